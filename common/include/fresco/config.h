@@ -1,0 +1,89 @@
+/* Configuration: a table of fields per service, loaded from one YAML file
+ * (libyaml), then overridden by environment variables, then by flags.
+ *
+ *   defaults  <  file  <  FRESCO_<SERVICE>_<KEY>  <  --key=value
+ *
+ * Keys are dotted paths ("tls.cert"), written in YAML as nested maps
+ * (tls: {cert: ...}) or as the dotted key itself. The environment variable
+ * is the key upper-cased with '.' and '-' turned into '_'
+ * (FRESCO_COLLECTOR_TLS_CERT). Flags are --key=value or --key value;
+ * a bare --key sets a bool to true.
+ * The file comes from --config=FILE, else FRESCO_<SERVICE>_CONFIG, else the
+ * `file` argument (may be NULL: no file). A file named explicitly must exist.
+ * Unknown keys and bad values are errors naming the key and where it came
+ * from: "collector.yaml:12:3: key 'tls.cetr': unknown key",
+ * "environment FRESCO_COLLECTOR_WORKERS: key 'workers': not an integer: 'x'",
+ * "flag --workers: ...".
+ *
+ * Ownership: strings and lists stored into the target struct are allocated
+ * by the loader; fr_config_free() frees them (safe on a struct the loader
+ * filled only partly, provided it started zeroed). */
+#ifndef FRESCO_CONFIG_H
+#define FRESCO_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fresco/err.h"
+
+typedef enum fr_cfg_type {
+    FR_CFG_STRING,   /* char *            any scalar */
+    FR_CFG_INT,      /* int64_t           decimal, optional sign; min..max */
+    FR_CFG_BOOL,     /* bool              true/false/yes/no/on/off/1/0 */
+    FR_CFG_DURATION, /* int64_t ms        Go style: "250ms", "1s", "1m30s", "2h"; min..max ms */
+    FR_CFG_SIZE,     /* int64_t bytes     "4096", "64KiB", "8MiB", "1GiB", "10MB"; min..max */
+    FR_CFG_LIST,     /* fr_strlist        YAML sequence of scalars, or comma-separated */
+    FR_CFG_ENUM,     /* char *            one of `choices` */
+} fr_cfg_type;
+
+typedef struct fr_strlist {
+    char **v;
+    size_t n;
+} fr_strlist;
+
+typedef struct fr_cfg_field {
+    const char *key;   /* "tls.cert" */
+    fr_cfg_type type;
+    const char *def;   /* default, written as a user would write it; NULL = unset
+                          (NULL string / empty list / 0 / false) */
+    size_t offset;     /* offsetof(target struct, field) */
+    const char *help;  /* one line for --help and the README's reference */
+    int64_t min, max;  /* bounds for INT/DURATION/SIZE; both 0 = no bounds */
+    const char *const *choices; /* ENUM: NULL-terminated list */
+} fr_cfg_field;
+
+typedef struct fr_cfg_spec {
+    const char *service; /* "collector": names env vars and messages */
+    const fr_cfg_field *fields;
+    size_t nfields;
+} fr_cfg_spec;
+
+/* Loads into obj (which must start zeroed). argv[0] is skipped; every other
+ * argument must be a known flag, or --config, --help, --version.
+ * Returns 0; 1 when --help or --version was printed to stdout (the caller
+ * exits 0); or a negative code with err filled (where = "file:line:col",
+ * "environment NAME" or "flag --name") and obj partly filled (free it).
+ * Every error is also worth printing as "<where>: <message>". */
+int fr_config_load(const fr_cfg_spec *spec, void *obj, const char *file, int argc,
+                   char **argv, fr_error *err);
+
+/* Frees what the loader allocated in obj and zeroes those fields. */
+void fr_config_free(const fr_cfg_spec *spec, void *obj);
+
+/* Writes --help text generated from the table: flag, env var, default, help. */
+void fr_config_usage(const fr_cfg_spec *spec, FILE *f);
+
+/* Writes the reference as a Markdown table (key, type, default, env, help):
+ * the README's config reference is generated from this. */
+void fr_config_markdown(const fr_cfg_spec *spec, FILE *f);
+
+/* Parsers shared with manifests and the CLI. Each returns 0 or FR_EINVAL
+ * (FR_ETOOBIG on overflow). */
+int fr_parse_duration_ms(const char *s, int64_t *ms);
+int fr_parse_size(const char *s, int64_t *bytes);
+int fr_parse_bool(const char *s, bool *out);
+int fr_parse_int(const char *s, int64_t *out);
+
+#endif

@@ -1,0 +1,158 @@
+/* Helpers shared by the cmocka suites. */
+#include "testsupport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t tst_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool tst_wait_until(bool (*cond)(void *arg), void *arg, int deadline_ms)
+{
+    int64_t end = tst_mono_ms() + deadline_ms;
+    for (;;) {
+        if (cond(arg)) {
+            return true;
+        }
+        if (tst_mono_ms() >= end) {
+            return cond(arg);
+        }
+        struct timespec d = {0, 1000000};
+        nanosleep(&d, NULL);
+    }
+}
+
+char *tst_tmpdir(const char *prefix)
+{
+    const char *base = getenv("TMPDIR");
+    if (base == NULL || base[0] == '\0') {
+        base = "/tmp";
+    }
+    char *path = NULL;
+    if (asprintf(&path, "%s/%s.XXXXXX", base, prefix) < 0) {
+        return NULL;
+    }
+    if (mkdtemp(path) == NULL) {
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tst_rmtree(const char *path)
+{
+    if (path != NULL) {
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
+int tst_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
+        port = ntohs(sa.sin_port);
+    }
+    close(fd);
+    return port;
+}
+
+const char *tst_bin(char *buf, size_t len, const char *rel)
+{
+    const char *base = getenv("FRESCO_TEST_BIN");
+    snprintf(buf, len, "%s/%s", base != NULL ? base : ".", rel);
+    return buf;
+}
+
+const char *tst_src(char *buf, size_t len, const char *rel)
+{
+    const char *base = getenv("FRESCO_TEST_SRC");
+    snprintf(buf, len, "%s/%s", base != NULL ? base : ".", rel);
+    return buf;
+}
+
+pid_t tst_spawn(char *const argv[], const char *log_path)
+{
+    pid_t pid = fork();
+    if (pid != 0) {
+        return pid;
+    }
+    if (log_path != NULL) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execv(argv[0], argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+int tst_stop(pid_t pid, int sig, int deadline_ms)
+{
+    if (pid <= 0) {
+        return -1;
+    }
+    kill(pid, sig);
+    int64_t end = tst_mono_ms() + deadline_ms;
+    int status = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            return status;
+        }
+        if (r < 0 && errno != EINTR) {
+            return -1;
+        }
+        if (tst_mono_ms() >= end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        struct timespec d = {0, 2000000};
+        nanosleep(&d, NULL);
+    }
+}
+
+int tst_write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t w = fwrite(data, 1, len, f);
+    return (fclose(f) == 0 && w == len) ? 0 : -1;
+}
