@@ -9,11 +9,23 @@
  * (FRESCO_COLLECTOR_TLS_CERT). Flags are --key=value or --key value;
  * a bare --key sets a bool to true.
  * The file comes from --config=FILE, else FRESCO_<SERVICE>_CONFIG, else the
- * `file` argument (may be NULL: no file). A file named explicitly must exist.
+ * `file` argument (may be NULL: no file). A file named explicitly must exist;
+ * the `file` argument may be missing (then there is no file). An empty name
+ * (--config= or FRESCO_<SERVICE>_CONFIG=) means no file at all.
  * Unknown keys and bad values are errors naming the key and where it came
  * from: "collector.yaml:12:3: key 'tls.cetr': unknown key",
  * "environment FRESCO_COLLECTOR_WORKERS: key 'workers': not an integer: 'x'",
- * "flag --workers: ...".
+ * "flag --workers: ...". A FRESCO_<SERVICE>_* variable that names no key is
+ * an error too, so a typo in a container's environment is not ignored.
+ *
+ * The YAML file holds one mapping (an empty file or only comments is fine);
+ * a key given twice, an alias (*name) or a mapping or sequence where a
+ * single value belongs is an error. `key: ~` or `key:` resets the key to
+ * unset. Each layer replaces a list whole; it never appends.
+ *
+ * Errors: FR_EUNKNOWN for a key, flag or variable that names no key;
+ * FR_ENOMEM; FR_EINVAL for a bad field table (a bug in the service);
+ * FR_ECONFIG for everything else (bad value, YAML syntax, unreadable file).
  *
  * Ownership: strings and lists stored into the target struct are allocated
  * by the loader; fr_config_free() frees them (safe on a struct the loader
@@ -35,7 +47,8 @@ typedef enum fr_cfg_type {
     FR_CFG_DURATION, /* int64_t ms        Go style: "250ms", "1s", "1m30s", "2h"; min..max ms */
     FR_CFG_SIZE,     /* int64_t bytes     "4096", "64KiB", "8MiB", "1GiB", "10MB"; min..max */
     FR_CFG_LIST,     /* fr_strlist        YAML sequence of scalars, or comma-separated */
-    FR_CFG_ENUM,     /* char *            one of `choices` */
+    FR_CFG_ENUM,     /* char *            one of `choices` (any case; stored as written
+                                          in the table) */
 } fr_cfg_type;
 
 typedef struct fr_strlist {
@@ -44,7 +57,8 @@ typedef struct fr_strlist {
 } fr_strlist;
 
 typedef struct fr_cfg_field {
-    const char *key;   /* "tls.cert" */
+    const char *key;   /* "tls.cert": lower-case letters, digits, '.', '-', '_'; at most
+                          100 bytes; not "help", "version" or "config" */
     fr_cfg_type type;
     const char *def;   /* default, written as a user would write it; NULL = unset
                           (NULL string / empty list / 0 / false) */
@@ -61,13 +75,24 @@ typedef struct fr_cfg_spec {
 } fr_cfg_spec;
 
 /* Loads into obj (which must start zeroed). argv[0] is skipped; every other
- * argument must be a known flag, or --config, --help, --version.
+ * argument must be a known flag, or --config, --help (-h), --version.
+ * A bool flag takes its value only as --key=value; bare --key means true.
+ * Flags are read left to right, so a later one wins.
  * Returns 0; 1 when --help or --version was printed to stdout (the caller
  * exits 0); or a negative code with err filled (where = "file:line:col",
  * "environment NAME" or "flag --name") and obj partly filled (free it).
- * Every error is also worth printing as "<where>: <message>". */
+ * Every error is also worth printing as "<where>: <message>".
+ * Strings in obj point into memory the loader allocated, never into argv
+ * or the environment. */
 int fr_config_load(const fr_cfg_spec *spec, void *obj, const char *file, int argc,
                    char **argv, fr_error *err);
+
+/* Applies YAML held in memory as the file layer alone: no defaults, no
+ * environment, no flags. name stands for the file in err->where (NULL:
+ * "<memory>"). Returns 0 or a negative code as fr_config_load; obj is
+ * partly filled on error (free it). For tools and the fuzzer. */
+int fr_config_load_yaml_buffer(const fr_cfg_spec *spec, void *obj, const char *name,
+                               const void *data, size_t len, fr_error *err);
 
 /* Frees what the loader allocated in obj and zeroes those fields. */
 void fr_config_free(const fr_cfg_spec *spec, void *obj);
@@ -80,7 +105,17 @@ void fr_config_usage(const fr_cfg_spec *spec, FILE *f);
 void fr_config_markdown(const fr_cfg_spec *spec, FILE *f);
 
 /* Parsers shared with manifests and the CLI. Each returns 0 or FR_EINVAL
- * (FR_ETOOBIG on overflow). */
+ * (FR_ETOOBIG on overflow), leaving *out alone on error.
+ *
+ * duration: Go's syntax: an optional sign, then number-unit pairs with
+ *   optional fractions ("1h30m", "1.5s", "-250ms"); units ns, us (µs), ms,
+ *   s, m, h. Nonzero amounts below a millisecond round up (away from zero)
+ *   to 1ms. A bare number is an error, except "0". Up to ~292 years.
+ * size: a whole number of bytes, or a number with a unit, case-insensitive:
+ *   K, KiB = 1024; KB = 1000; likewise M/MiB/MB, G/GiB/GB, T/TiB/TB, P/PiB/PB.
+ *   "1.5KiB" = 1536 (the fraction of a byte dropped); never negative.
+ * bool: true/false, yes/no, on/off, 1/0, any case.
+ * int: decimal, optional sign, no spaces, the full int64 range. */
 int fr_parse_duration_ms(const char *s, int64_t *ms);
 int fr_parse_size(const char *s, int64_t *bytes);
 int fr_parse_bool(const char *s, bool *out);

@@ -91,7 +91,7 @@ typedef struct fr_ctl_client fr_ctl_client;
 /* Dials url (non-blocking: the server may start later). 0 or negative. */
 int fr_ctl_client_open(fr_ctl_client **out, const char *url, const fr_tls_conf *tls);
 
-/* Closes and frees. Safe on NULL. Calls in progress return FR_ECLOSED. */
+/* Closes and frees. Safe on NULL. No call may be in progress. */
 void fr_ctl_client_close(fr_ctl_client *c);
 
 /* The outcome of one call. On success (0 returned) `doc` owns the decoded

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fresco/clock.h"
 #include "fresco/config.h"
 #include "fresco/ctl.h"
 #include "fresco/tls.h"
@@ -83,9 +84,6 @@ typedef struct fr_service_def {
     int (*start)(fr_service *svc, void *conf);
     /* Flushes and closes everything start() opened. */
     void (*stop)(fr_service *svc, void *conf);
-    /* Adds the service's own entries to the "addresses" map of status: it
-     * packs a map (may be NULL: only control and events are listed). */
-    void (*pack_addresses)(fr_service *svc, void *conf, msgpack_packer *pk);
 } fr_service_def;
 
 /* Runs the service until SIGTERM/SIGINT. Returns the process exit code:
@@ -99,6 +97,14 @@ const fr_service_conf *fr_service_conf_get(fr_service *svc);
 const fr_tls_conf *fr_service_tls(fr_service *svc);
 const char *fr_service_node(fr_service *svc); /* conf node or host name */
 
+/* Lists a further address under its name in status's "addresses" map
+ * (e.g. "data_in"). Both strings are copied; at most 8 per service. */
+int fr_service_add_address(fr_service *svc, const char *name, const char *url);
+
+/* The service's event publisher (on conf->events), for its own streams.
+ * The service loop itself publishes "event/service" {state: started|stopping}. */
+struct fr_event_pub *fr_service_events(fr_service *svc);
+
 /* A named counter shown by `stats` (and usable as a metric). The pointer is
  * valid for the service's life; update with atomic_fetch_add. Same name ->
  * same counter. NULL when the registry (256 counters) is full. */
@@ -108,8 +114,5 @@ _Atomic uint64_t *fr_service_counter(fr_service *svc, const char *name);
  * worker thread). */
 void fr_service_request_stop(fr_service *svc);
 
-/* Nanoseconds since the epoch / a monotonic clock. */
-int64_t fr_now_ns(void);
-int64_t fr_mono_ns(void);
 
 #endif
