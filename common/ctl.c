@@ -311,8 +311,7 @@ static void ctl_handle(ctl_worker *w, nng_msg *req)
     int rv = fr_ctl_request_decode(nng_msg_body(req), nng_msg_len(req), &doc, &op, &args, &err);
     if (rv != 0) {
         atomic_fetch_add(&s->malformed, 1);
-        fr_ctl_reply_error(r, rv, "bad_request", err.where, "malformed request: %s",
-                           err.message);
+        fr_ctl_reply_error(r, rv, "bad_request", err.where, "malformed request: %s", err.message);
     } else {
         fr_ctl_op entry;
         if (ops_find(s, op, &entry) == NULL) {
@@ -394,8 +393,7 @@ int fr_ctl_server_add_op(fr_ctl_server *s, const fr_ctl_op *op)
     return 0;
 }
 
-void fr_ctl_server_each_op(fr_ctl_server *s, void (*fn)(void *arg, const fr_ctl_op *op),
-                           void *arg)
+void fr_ctl_server_each_op(fr_ctl_server *s, void (*fn)(void *arg, const fr_ctl_op *op), void *arg)
 {
     pthread_rwlock_rdlock(&s->ops_lock);
     for (size_t i = 0; i < s->nops; i++) {
@@ -572,6 +570,12 @@ int fr_ctl_call(fr_ctl_client *c, const char *op, const void *args_mp, size_t ar
         nng_msg_free(nng_aio_get_msg(aio));
         msg = NULL;
         rv = fr_from_nng(nrv);
+        if (rv == FR_ETIMEDOUT) {
+            /* REQ holds a send until some server is connected. */
+            snprintf(res->error_code, sizeof(res->error_code), "timeout");
+            snprintf(res->error_message, sizeof(res->error_message),
+                     "no server reachable within %d ms", timeout_ms);
+        }
         goto done;
     }
     msg = NULL;
@@ -584,6 +588,19 @@ int fr_ctl_call(fr_ctl_client *c, const char *op, const void *args_mp, size_t ar
     nng_aio_wait(aio);
     if ((nrv = nng_aio_result(aio)) != 0) {
         rv = fr_from_nng(nrv);
+        if (nrv == NNG_ECONNRESET || nrv == NNG_ECONNSHUT || nrv == NNG_ECLOSED) {
+            /* The server went away after taking the request: like a missed
+             * deadline, the op's outcome is unknown. Say so at once. */
+            rv = FR_ETIMEDOUT;
+            snprintf(res->error_message, sizeof(res->error_message),
+                     "connection lost before the reply");
+        } else if (rv == FR_ETIMEDOUT) {
+            snprintf(res->error_message, sizeof(res->error_message), "no reply within %d ms",
+                     timeout_ms);
+        }
+        if (rv == FR_ETIMEDOUT) {
+            snprintf(res->error_code, sizeof(res->error_code), "timeout");
+        }
         goto done;
     }
     msg = nng_aio_get_msg(aio);

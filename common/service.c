@@ -13,7 +13,7 @@
 #include "fresco/event.h"
 #include "fresco/log.h"
 
-#define SVC_MAX_COUNTERS 256
+#define SVC_MAX_COUNTERS  256
 #define SVC_MAX_ADDRESSES 8
 
 const char *const fr_log_formats[] = {"plain", "json", NULL};
@@ -292,8 +292,7 @@ int fr_service_main(const fr_service_def *def, int argc, char **argv)
     fr_service_conf *sc = svc->sc;
     fr_log_level level = FR_LOG_INFO;
     fr_log_level_parse(sc->log_level, &level);
-    fr_log_init(def->name, level,
-                sc->log_format != NULL && strcmp(sc->log_format, "json") == 0);
+    fr_log_init(def->name, level, sc->log_format != NULL && strcmp(sc->log_format, "json") == 0);
     if (sc->node != NULL && sc->node[0] != '\0') {
         snprintf(svc->node, sizeof(svc->node), "%s", sc->node);
     } else if (gethostname(svc->node, sizeof(svc->node) - 1) != 0) {
@@ -324,8 +323,7 @@ int fr_service_main(const fr_service_def *def, int argc, char **argv)
     if (sc->events != NULL && sc->events[0] != '\0') {
         rv = fr_event_pub_open(&svc->events, sc->events, &svc->tls, svc->node);
         if (rv != 0) {
-            fr_error("service", "cannot publish events on %s: %s", sc->events,
-                     fr_strerror(rv));
+            fr_error("service", "cannot publish events on %s: %s", sc->events, fr_strerror(rv));
             exit_code = 1;
             goto out_ctl;
         }
@@ -335,8 +333,8 @@ int fr_service_main(const fr_service_def *def, int argc, char **argv)
         exit_code = 1;
         goto out_stop;
     }
-    fr_info("service", "fresco-%s %s up on %s (node %s)", def->name, FRESCO_VERSION,
-            sc->control, svc->node);
+    fr_info("service", "fresco-%s %s up on %s (node %s)", def->name, FRESCO_VERSION, sc->control,
+            svc->node);
     publish_state(svc, "started");
 
     for (;;) {

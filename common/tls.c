@@ -90,8 +90,8 @@ static int tls_config_build(nng_tls_mode mode, const char *url, const fr_tls_con
         }
         int nrv = nng_tls_config_own_cert(cfg, cert, key, NULL);
         if (nrv != 0) {
-            fr_error("tls", "certificate %s with key %s not usable: %s", conf->cert_file,
-                     key_file, nng_strerror(nrv));
+            fr_error("tls", "certificate %s with key %s not usable: %s", conf->cert_file, key_file,
+                     nng_strerror(nrv));
             rv = FR_ETLS;
             goto fail;
         }

@@ -14,8 +14,8 @@ static const fr_cfg_field collector_fields[] = {
     FR_SERVICE_FIELDS(collector_conf, svc, "tcp://127.0.0.1:7400", "tcp://127.0.0.1:7402"),
 };
 
-static const fr_cfg_spec collector_spec = {
-    "collector", collector_fields, sizeof(collector_fields) / sizeof(collector_fields[0])};
+static const fr_cfg_spec collector_spec = {"collector", collector_fields,
+                                           sizeof(collector_fields) / sizeof(collector_fields[0])};
 
 static const fr_service_def collector_def = {
     .name = "collector",

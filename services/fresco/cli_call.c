@@ -23,11 +23,10 @@ int cli_call_service(const cli *c, const char *service, const char *op, const vo
         fr_ctl_client_close(cl);
     }
     if (rv == FR_EREMOTE) {
-        fprintf(stderr, "fresco: %s: %s: %s%s%s\n", service, res->error_code,
-                res->error_message, res->error_where[0] ? " at " : "", res->error_where);
+        fprintf(stderr, "fresco: %s: %s: %s%s%s\n", service, res->error_code, res->error_message,
+                res->error_where[0] ? " at " : "", res->error_where);
     } else if (rv == FR_ETIMEDOUT) {
-        fprintf(stderr, "fresco: %s: no answer from %s within %lld ms\n", service, addr,
-                (long long)c->conf.timeout_ms);
+        fprintf(stderr, "fresco: %s: no answer from %s: %s\n", service, addr, res->error_message);
     } else if (rv != 0) {
         fprintf(stderr, "fresco: %s: %s: %s\n", service, addr, fr_strerror(rv));
     }

@@ -23,16 +23,13 @@ static void *status_query(void *arg)
     fr_ctl_client *cl = NULL;
     row->rv = fr_ctl_client_open(&cl, row->address, &row->c->tls);
     if (row->rv == 0) {
-        row->rv =
-            fr_ctl_call(cl, "status", NULL, 0, (int)row->c->conf.timeout_ms, &row->res);
+        row->rv = fr_ctl_call(cl, "status", NULL, 0, (int)row->c->conf.timeout_ms, &row->res);
         fr_ctl_client_close(cl);
     }
     if (row->rv == FR_EREMOTE) {
-        snprintf(row->why, sizeof(row->why), "%s: %s", row->res.error_code,
-                 row->res.error_message);
+        snprintf(row->why, sizeof(row->why), "%s: %s", row->res.error_code, row->res.error_message);
     } else if (row->rv == FR_ETIMEDOUT) {
-        snprintf(row->why, sizeof(row->why), "no answer within %lld ms",
-                 (long long)row->c->conf.timeout_ms);
+        snprintf(row->why, sizeof(row->why), "no answer: %s", row->res.error_message);
     } else if (row->rv != 0) {
         snprintf(row->why, sizeof(row->why), "%s", fr_strerror(row->rv));
     }
@@ -65,8 +62,7 @@ static void format_uptime(char *buf, size_t len, int64_t ms)
     } else if (s < 86400) {
         snprintf(buf, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
     } else {
-        snprintf(buf, len, "%lldd%02lldh", (long long)(s / 86400),
-                 (long long)(s % 86400 / 3600));
+        snprintf(buf, len, "%lldd%02lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
     }
 }
 
@@ -97,8 +93,8 @@ int cli_cmd_status(cli *c)
                          strncmp(cli_services[i].name, p, len) == 0;
             }
             if (!known) {
-                fprintf(stderr, "fresco: status: unknown service \"%.*s\" in --only\n",
-                        (int)len, p);
+                fprintf(stderr, "fresco: status: unknown service \"%.*s\" in --only\n", (int)len,
+                        p);
                 return 2;
             }
             p += len + (p[len] == ',');
@@ -147,8 +143,8 @@ int cli_cmd_status(cli *c)
         }
         printf("]\n");
     } else {
-        printf("%-10s %-28s %-5s %-8s %-16s %-8s %s\n", "SERVICE", "ADDRESS", "STATE",
-               "VERSION", "NODE", "PID", "UPTIME");
+        printf("%-10s %-28s %-5s %-8s %-16s %-8s %s\n", "SERVICE", "ADDRESS", "STATE", "VERSION",
+               "NODE", "PID", "UPTIME");
         for (size_t i = 0; i < n; i++) {
             status_row *r = &rows[i];
             if (r->rv != 0) {
@@ -163,8 +159,8 @@ int cli_cmd_status(cli *c)
             fr_node_get_i64(r->res.result, "uptime_ms", &up);
             char upt[32];
             format_uptime(upt, sizeof(upt), up);
-            printf("%-10s %-28s %-5s %-8s %-16s %-8lld %s\n", r->service, r->address, "up",
-                   version, node, (long long)pid, upt);
+            printf("%-10s %-28s %-5s %-8s %-16s %-8lld %s\n", r->service, r->address, "up", version,
+                   node, (long long)pid, upt);
         }
     }
     for (size_t i = 0; i < n; i++) {

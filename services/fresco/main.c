@@ -146,8 +146,8 @@ int main(int argc, char **argv)
         rc = 2;
         goto out_conf;
     }
-    c.tls = (fr_tls_conf){c.conf.tls_cert, c.conf.tls_key, c.conf.tls_ca,
-                          c.conf.tls_server_name, false};
+    c.tls = (fr_tls_conf){c.conf.tls_cert, c.conf.tls_key, c.conf.tls_ca, c.conf.tls_server_name,
+                          false};
     if (nwords == 0) {
         usage(stderr);
         rc = 2;

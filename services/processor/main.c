@@ -39,8 +39,8 @@ static const fr_cfg_field processor_fields[] = {
      "how long to wait for room downstream before answering busy", 0, 60000, NULL},
 };
 
-static const fr_cfg_spec processor_spec = {
-    "processor", processor_fields, sizeof(processor_fields) / sizeof(processor_fields[0])};
+static const fr_cfg_spec processor_spec = {"processor", processor_fields,
+                                           sizeof(processor_fields) / sizeof(processor_fields[0])};
 
 typedef struct processor {
     fr_service *svc;

@@ -23,8 +23,8 @@ static const fr_cfg_field publisher_fields[] = {
      "batches handled at once", 1, 1024, NULL},
 };
 
-static const fr_cfg_spec publisher_spec = {
-    "publisher", publisher_fields, sizeof(publisher_fields) / sizeof(publisher_fields[0])};
+static const fr_cfg_spec publisher_spec = {"publisher", publisher_fields,
+                                           sizeof(publisher_fields) / sizeof(publisher_fields[0])};
 
 typedef struct publisher {
     fr_data_receiver *rx;

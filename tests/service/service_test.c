@@ -109,8 +109,8 @@ static void svc_stop_clean(svc_proc *p)
     int64_t took = tst_mono_ms() - t0;
     if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char *log = slurp(p->log);
-        fail_msg("not a clean exit (status %d after %lld ms); log:\n%s", status,
-                 (long long)took, log);
+        fail_msg("not a clean exit (status %d after %lld ms); log:\n%s", status, (long long)took,
+                 log);
     }
 }
 
@@ -249,8 +249,7 @@ static void test_env_overrides_default(void **state)
     setenv("FRESCO_COLLECTOR_CONTROL", control, 1);
     setenv("FRESCO_COLLECTOR_EVENTS", events, 1);
     snprintf(log, sizeof(log), "%s/env.log", tmp);
-    char *argv[] = {(char *)tst_bin(bin, sizeof(bin), "services/collector/fresco-collector"),
-                    NULL};
+    char *argv[] = {(char *)tst_bin(bin, sizeof(bin), "services/collector/fresco-collector"), NULL};
     svc_proc q;
     memset(&q, 0, sizeof(q));
     q.pid = tst_spawn(argv, log);
@@ -305,7 +304,8 @@ static void test_batches_flow_processor_to_publisher(void **state)
         for (int i = 0; i < 20; i++) {
             char ns[64];
             snprintf(ns, sizeof(ns), "/intel/procfs/cpu/%d/user", i);
-            assert_non_null(fr_batch_add(b, ns, (int64_t)seq * 1000000000, fr_val_u64(seq), "jiffies"));
+            assert_non_null(
+                fr_batch_add(b, ns, (int64_t)seq * 1000000000, fr_val_u64(seq), "jiffies"));
             metrics++;
         }
         fr_buf_reset(&wire);

@@ -12,12 +12,12 @@
 #include <cmocka.h>
 
 /* Asserts an fr_* call returned 0, printing fr_strerror otherwise. */
-#define assert_fr_ok(expr)                                                                      \
-    do {                                                                                         \
-        int rv_ = (expr);                                                                        \
-        if (rv_ != 0) {                                                                          \
-            fail_msg("%s -> %d (%s)", #expr, rv_, fr_strerror(rv_));                             \
-        }                                                                                        \
+#define assert_fr_ok(expr)                                                                         \
+    do {                                                                                           \
+        int rv_ = (expr);                                                                          \
+        if (rv_ != 0) {                                                                            \
+            fail_msg("%s -> %d (%s)", #expr, rv_, fr_strerror(rv_));                               \
+        }                                                                                          \
     } while (0)
 
 /* Waits until cond() returns true or deadline_ms passes, polling every

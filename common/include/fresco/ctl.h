@@ -111,7 +111,9 @@ void fr_ctl_result_free(fr_ctl_result *res);
  * packed msgpack object (a map), or NULL/0 for none. The request is never
  * resent (control ops need not be idempotent).
  * Returns 0 (res->result set), FR_EREMOTE (the server said no: res->error_*),
- * FR_ETIMEDOUT (no reply in time: server down, slow or died mid-request),
+ * FR_ETIMEDOUT (no reply: the server is down or slow and the deadline
+ * passed, or it died after taking the request - then this comes at once;
+ * either way the op's outcome is unknown; res->error_message says which),
  * FR_EPROTO (reply did not decode) or another negative code. */
 int fr_ctl_call(fr_ctl_client *c, const char *op, const void *args_mp, size_t args_len,
                 int timeout_ms, fr_ctl_result *res);
