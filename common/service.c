@@ -274,6 +274,15 @@ int fr_service_main(const fr_service_def *def, int argc, char **argv)
     svc->sc = conf;
     svc->started_mono_ns = fr_mono_ns();
 
+    /* The README's reference tables are printed from the same table. */
+    if (argc == 2 && strcmp(argv[1], "--config-reference") == 0) {
+        printf("### fresco-%s\n\n", def->name);
+        fr_config_markdown(def->spec, stdout);
+        free(svc);
+        free(conf);
+        return 0;
+    }
+
     char default_file[256];
     snprintf(default_file, sizeof(default_file), "/etc/fresco/%s.yaml", def->name);
     fr_error err;

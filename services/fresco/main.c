@@ -108,6 +108,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "fresco: out of memory\n");
         return 1;
     }
+    if (argc == 2 && strcmp(argv[1], "--config-reference") == 0) {
+        printf("### fresco (command line)\n\n");
+        fr_config_markdown(&cli_spec, stdout);
+        free(opts);
+        free(words);
+        return 0;
+    }
     int nopts = 0, nwords = 0;
     opts[nopts++] = argv[0];
     int rc = 0;

@@ -80,7 +80,8 @@ typedef struct fr_cfg_spec {
  * Flags are read left to right, so a later one wins.
  * Returns 0; 1 when --help or --version was printed to stdout (the caller
  * exits 0); or a negative code with err filled (where = "file:line:col",
- * "environment NAME" or "flag --name") and obj partly filled (free it).
+ * "environment NAME", "flag --name", or "argument N" for a word that is not
+ * a flag) and obj partly filled (free it).
  * Every error is also worth printing as "<where>: <message>".
  * Strings in obj point into memory the loader allocated, never into argv
  * or the environment. */
