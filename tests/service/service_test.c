@@ -390,6 +390,26 @@ static void test_cli_status(void **state)
     svc_stop_clean(&pub);
 }
 
+static void test_json_log_lines(void **state)
+{
+    svc_proc p;
+    svc_start(&p, "processor", "--log.format=json", "--log.level=debug");
+    svc_stop_clean(&p);
+    char *log = slurp(p.log);
+    /* Every line is one JSON object naming service and module. */
+    int lines = 0;
+    for (char *line = strtok(log, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        if (line[0] != '{' || line[strlen(line) - 1] != '}' ||
+            strstr(line, "\"service\":\"processor\"") == NULL ||
+            strstr(line, "\"module\":\"") == NULL || strstr(line, "\"level\":\"") == NULL) {
+            fail_msg("not a JSON log line: %s", line);
+        }
+        lines++;
+    }
+    assert_true(lines >= 2); /* up, and stopping */
+    free(log);
+}
+
 int main(void)
 {
     fr_log_init("service_test", FR_LOG_ERROR, false);
@@ -400,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_env_overrides_default),
         cmocka_unit_test(test_batches_flow_processor_to_publisher),
         cmocka_unit_test(test_cli_status),
+        cmocka_unit_test(test_json_log_lines),
     };
     return cmocka_run_group_tests_name("service", tests, group_setup, group_teardown);
 }
