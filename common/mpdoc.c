@@ -587,10 +587,16 @@ int fr_node_get_double(const fr_node *map, const char *key, double *out)
     if (n == NULL) {
         return FR_EMISSING;
     }
-    if (n->type != FR_NODE_FLOAT) {
+    /* A number written as 3 in JSON or YAML arrives as an integer. */
+    if (n->type == FR_NODE_FLOAT) {
+        *out = n->v.f;
+    } else if (n->type == FR_NODE_INT) {
+        *out = (double)n->v.i;
+    } else if (n->type == FR_NODE_UINT) {
+        *out = (double)n->v.u;
+    } else {
         return FR_ETYPE;
     }
-    *out = n->v.f;
     return 0;
 }
 

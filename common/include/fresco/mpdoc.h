@@ -75,6 +75,7 @@ int fr_node_get_str(const fr_node *map, const char *key, const char **out);
 int fr_node_get_i64(const fr_node *map, const char *key, int64_t *out);
 int fr_node_get_u64(const fr_node *map, const char *key, uint64_t *out);
 int fr_node_get_bool(const fr_node *map, const char *key, bool *out);
+/* fr_node_get_double also takes an integer (converted). */
 int fr_node_get_double(const fr_node *map, const char *key, double *out);
 
 /* Writes n (and everything below it) with pk, in canonical form: smallest
