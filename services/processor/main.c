@@ -3,7 +3,9 @@
  * Until a task brings a chain, batches pass through unchanged: each is
  * validated (a batch that does not decode is rejected back to its sender)
  * and forwarded; a full downstream window answers "busy" upstream, so
- * back-pressure reaches the collector. */
+ * back-pressure reaches the collector. Handlers run on nng's shared task
+ * threads, which also deliver the downstream acks that free the window:
+ * so by default a handler does not wait for room (forward_wait 0s). */
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -35,8 +37,9 @@ static const fr_cfg_field processor_fields[] = {
      "batches in flight to the publishers", 1, 4096, NULL},
     {"resend", FR_CFG_DURATION, "2s", offsetof(processor_conf, resend_ms),
      "resend a batch not acknowledged within this", 10, 3600000, NULL},
-    {"forward_wait", FR_CFG_DURATION, "1s", offsetof(processor_conf, forward_wait_ms),
-     "how long to wait for room downstream before answering busy", 0, 60000, NULL},
+    {"forward_wait", FR_CFG_DURATION, "0s", offsetof(processor_conf, forward_wait_ms),
+     "how long a batch may wait for room downstream before the answer is busy", 0, 60000,
+     NULL},
 };
 
 static const fr_cfg_spec processor_spec = {"processor", processor_fields,
