@@ -1572,6 +1572,41 @@ out:
     return rv;
 }
 
+int fr_config_defaults(const fr_cfg_spec *spec, void *obj, fr_error *err)
+{
+    int rv;
+    fr_error_clear(err);
+    if ((rv = spec_check(spec, err)) != 0) {
+        return rv;
+    }
+    if (obj == NULL) {
+        return fr_error_set(err, FR_EINVAL, NULL, "no object to load into");
+    }
+    return defaults_apply(spec, obj, err);
+}
+
+int fr_config_set(const fr_cfg_spec *spec, void *obj, const char *key, const char *value,
+                  const char *where, fr_error *err)
+{
+    int rv;
+    fr_error_clear(err);
+    if ((rv = spec_check(spec, err)) != 0) {
+        return rv;
+    }
+    if (obj == NULL || key == NULL) {
+        return fr_error_set(err, FR_EINVAL, where, "no object or no key");
+    }
+    const fr_cfg_field *f = field_find(spec, key);
+    if (f == NULL) {
+        return error_unknown_key(spec, key, where, err);
+    }
+    if (value == NULL) {
+        field_unset(obj, f);
+        return 0;
+    }
+    return field_set_text(obj, f, value, where, err);
+}
+
 void fr_config_free(const fr_cfg_spec *spec, void *obj)
 {
     if (spec == NULL || obj == NULL || (spec->fields == NULL && spec->nfields > 0)) {

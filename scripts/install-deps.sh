@@ -26,6 +26,9 @@ FRESCO_PACKAGES=(
     libmsgpack-dev
     libyaml-dev
     libcmocka-dev
+    libvirt-dev
+    # collectd runs beside fresco in the libvirt benchmark
+    collectd-core
     # tests, certificates, compose validation, several-node tests
     openssl
     docker-compose

@@ -47,5 +47,8 @@ int cli_cmd_status(cli *c);
 int cli_cmd_ping(cli *c);
 int cli_cmd_stats(cli *c);
 int cli_cmd_call(cli *c);
+int cli_cmd_task(cli *c);
+int cli_cmd_metric(cli *c);
+int cli_cmd_plugin(cli *c);
 
 #endif

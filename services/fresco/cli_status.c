@@ -84,6 +84,11 @@ static void json_string(const char *s)
 
 int cli_cmd_status(cli *c)
 {
+    if (c->argc > 0) {
+        fprintf(stderr, "fresco: status: unexpected \"%s\" (fresco --help lists the options)\n",
+                c->argv[0]);
+        return 2;
+    }
     if (c->only != NULL) {
         for (const char *p = c->only; *p != '\0';) {
             size_t len = strcspn(p, ",");

@@ -4,6 +4,7 @@
  *   fresco [options] ping SERVICE
  *   fresco [options] stats SERVICE [--json]
  *   fresco [options] call SERVICE OP [key=value...] [--json]
+ *   fresco [options] task|metric|plugin ...      (the collector's verbs)
  *
  * Options come from /etc/fresco/cli.yaml, FRESCO_CLI_<KEY> and --key=value,
  * in that order; `fresco --help` lists them. */
@@ -51,6 +52,10 @@ static const struct {
     {"ping", cli_cmd_ping, "ping SERVICE                              is it answering?"},
     {"stats", cli_cmd_stats, "stats SERVICE [--json]                    its counters"},
     {"call", cli_cmd_call, "call SERVICE OP [key=value...] [--json]   any control op"},
+    {"task", cli_cmd_task,
+     "task create -t FILE [--no-start] | list | get|start|stop|enable|remove|watch ID"},
+    {"metric", cli_cmd_metric, "metric list [--ns PREFIX] | get NS      the collector's catalog"},
+    {"plugin", cli_cmd_plugin, "plugin list | load FILE | unload NAME     collector plugins"},
 };
 
 static void usage(FILE *f)
@@ -137,7 +142,7 @@ int main(int argc, char **argv)
             if (takes && i + 1 < argc) {
                 opts[nopts++] = argv[++i];
             }
-        } else if (strncmp(argv[i], "--", 2) == 0) {
+        } else if (strncmp(argv[i], "--", 2) == 0 && nwords == 0) {
             fprintf(stderr, "fresco: unknown option %s (fresco --help lists them)\n", argv[i]);
             rc = 2;
             goto out;

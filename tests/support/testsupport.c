@@ -1,6 +1,8 @@
 /* Helpers shared by the cmocka suites. */
 #include "testsupport.h"
 
+#include "fresco/ctl.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -155,4 +157,78 @@ int tst_write_file(const char *path, const char *data, size_t len)
     }
     size_t w = fwrite(data, 1, len, f);
     return (fclose(f) == 0 && w == len) ? 0 : -1;
+}
+
+char *tst_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return strdup("");
+    }
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while (buf != NULL && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 4096) {
+            char *p = realloc(buf, cap * 2);
+            if (p == NULL) {
+                break;
+            }
+            buf = p;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf != NULL) {
+        buf[len] = '\0';
+    }
+    return buf;
+}
+
+static bool service_answers(void *arg)
+{
+    tst_service *s = arg;
+    fr_ctl_result res;
+    int rv = fr_ctl_call(s->cli, "ping", NULL, 0, 200, &res);
+    fr_ctl_result_free(&res);
+    return rv == 0;
+}
+
+void tst_service_start(tst_service *s, const char *name, const char *logdir,
+                       const char *const *extra)
+{
+    memset(s, 0, sizeof(*s));
+    int port = tst_free_port();
+    snprintf(s->control, sizeof(s->control), "tcp://127.0.0.1:%d", port);
+    snprintf(s->events, sizeof(s->events), "tcp://127.0.0.1:%d", tst_free_port());
+    snprintf(s->log, sizeof(s->log), "%s/%s-%d.log", logdir, name, port);
+    char bin[512], rel[128], a1[128], a2[128];
+    snprintf(rel, sizeof(rel), "services/%s/fresco-%s", name, name);
+    snprintf(a1, sizeof(a1), "--control=%s", s->control);
+    snprintf(a2, sizeof(a2), "--events=%s", s->events);
+    char *argv[32] = {(char *)tst_bin(bin, sizeof(bin), rel), a1, a2};
+    int n = 3;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 31; i++) {
+        argv[n++] = (char *)extra[i];
+    }
+    argv[n] = NULL;
+    s->pid = tst_spawn(argv, s->log);
+    assert_true(s->pid > 0);
+    assert_int_equal(fr_ctl_client_open(&s->cli, s->control, NULL), 0);
+    if (!tst_wait_until(service_answers, s, 15000)) {
+        char *log = tst_slurp(s->log);
+        fail_msg("fresco-%s did not answer on %s; its log:\n%s", name, s->control, log);
+    }
+}
+
+void tst_service_stop(tst_service *s, int deadline_ms)
+{
+    fr_ctl_client_close(s->cli);
+    s->cli = NULL;
+    int status = tst_stop(s->pid, SIGTERM, deadline_ms);
+    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char *log = tst_slurp(s->log);
+        fail_msg("%s: not a clean exit (status %d); log:\n%s", s->log, status, log);
+    }
 }

@@ -48,6 +48,29 @@ pid_t tst_spawn(char *const argv[], const char *log_path);
  * status as from waitpid, or -1 on timeout (then it is SIGKILLed). */
 int tst_stop(pid_t pid, int sig, int deadline_ms);
 
+/* A fresco service started from the build tree for a test. */
+typedef struct tst_service {
+    pid_t pid;
+    char control[64];
+    char events[64];
+    char log[512];
+    struct fr_ctl_client *cli;
+} tst_service;
+
+/* Starts services/<name>/fresco-<name> with --control and --events on
+ * fresh loopback ports plus the extra flags (NULL-terminated), its output
+ * to <logdir>/<name>-<port>.log, and waits up to 15 s until it answers
+ * ping (fails the test otherwise, printing the log). */
+void tst_service_start(tst_service *s, const char *name, const char *logdir,
+                       const char *const *extra);
+
+/* SIGTERM; the service must exit 0 within deadline_ms (fails otherwise,
+ * printing the log). */
+void tst_service_stop(tst_service *s, int deadline_ms);
+
+/* The whole log of a service (or any file), malloc'd; "" when unreadable. */
+char *tst_slurp(const char *path);
+
 /* Writes len bytes to path (creating/truncating). 0 or -1. */
 int tst_write_file(const char *path, const char *data, size_t len);
 

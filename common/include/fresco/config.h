@@ -95,6 +95,21 @@ int fr_config_load(const fr_cfg_spec *spec, void *obj, const char *file, int arg
 int fr_config_load_yaml_buffer(const fr_cfg_spec *spec, void *obj, const char *name,
                                const void *data, size_t len, fr_error *err);
 
+/* The layers one at a time, for tables that are not a service's (a
+ * collector plugin's config policy, read from a task manifest).
+ * fr_config_defaults sets every field of obj (which must start zeroed, or
+ * hold values set by these calls) to its default. fr_config_set parses
+ * value as the field named key, as a line of the YAML file would, leaving
+ * the field as it was on error; a NULL value resets it to unset. Errors as
+ * fr_config_load's: FR_EUNKNOWN for an unknown key (with a suggestion),
+ * FR_ECONFIG for a bad value ("key 'interval': not a duration: 'x' (...)"),
+ * FR_EINVAL for a bad table, FR_ENOMEM; err->where is the caller's where
+ * (may be NULL), err->message names the key. Free obj with
+ * fr_config_free. */
+int fr_config_defaults(const fr_cfg_spec *spec, void *obj, fr_error *err);
+int fr_config_set(const fr_cfg_spec *spec, void *obj, const char *key, const char *value,
+                  const char *where, fr_error *err);
+
 /* Frees what the loader allocated in obj and zeroes those fields. */
 void fr_config_free(const fr_cfg_spec *spec, void *obj);
 
