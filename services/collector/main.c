@@ -13,6 +13,7 @@
 #include "fresco/log.h"
 #include "fresco/manifest.h"
 #include "fresco/service.h"
+#include "fresco/self.h"
 #include "registry.h"
 #include "task.h"
 
@@ -325,6 +326,13 @@ static int collector_start(fr_service *svc, void *confp)
         .collect_ns_total = fr_service_counter(svc, "collect_ns_total"),
         .send_busy = fr_service_counter(svc, "batches_not_taken"),
     };
+    collector_self_register("ticks", env.ticks);
+    collector_self_register("misses", env.misses);
+    collector_self_register("failures", env.failures);
+    collector_self_register("metrics_collected", env.metrics_collected);
+    collector_self_register("batches_sent", env.batches_sent);
+    collector_self_register("batches_not_taken", env.send_busy);
+    collector_self_register("collect_ns_total", env.collect_ns_total);
     int rv = tasks_open(&col.tasks, &env);
     if (rv != 0) {
         return rv;

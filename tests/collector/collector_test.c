@@ -444,6 +444,70 @@ static void test_crashing_plugin_is_named_and_disabled(void **state)
     fr_ctl_result_free(&res);
 }
 
+static uint64_t stat_counter(tst_service *s, const char *name)
+{
+    fr_ctl_result res;
+    uint64_t v = 0;
+    if (fr_ctl_call(s->cli, "stats", NULL, 0, 2000, &res) == 0) {
+        fr_node_get_u64(fr_node_get(res.result, "counters"), name, &v);
+    }
+    fr_ctl_result_free(&res);
+    return v;
+}
+
+typedef struct flow {
+    tst_service *pub;
+    tst_service *col;
+} flow;
+
+static bool publisher_caught_up(void *arg)
+{
+    flow *f = arg;
+    uint64_t sent = stat_counter(f->col, "metrics_collected");
+    return sent >= 40 && stat_counter(f->pub, "metrics_in") >= 40;
+}
+
+/* A task with a publish node: its batches go collector -> processor ->
+ * publisher over the data path. */
+static void test_batches_flow_down_the_pipeline(void **state)
+{
+    tst_service pub, proc;
+    char pub_in[64], proc_in[64], a1[128], a2[128], a3[128], a4[128], sd[700];
+    snprintf(pub_in, sizeof(pub_in), "tcp://127.0.0.1:%d", tst_free_port());
+    snprintf(proc_in, sizeof(proc_in), "tcp://127.0.0.1:%d", tst_free_port());
+    snprintf(a1, sizeof(a1), "--data_in=%s", pub_in);
+    const char *pe[] = {a1, NULL};
+    tst_service_start(&pub, "publisher", tmp, pe);
+    snprintf(a2, sizeof(a2), "--data_in=%s", proc_in);
+    snprintf(a3, sizeof(a3), "--publishers=%s", pub_in);
+    const char *pr[] = {a2, a3, NULL};
+    tst_service_start(&proc, "processor", tmp, pr);
+    snprintf(a4, sizeof(a4), "--processors=%s", proc_in);
+    snprintf(sd, sizeof(sd), "--state_dir=%s/pipeline-state", tmp);
+    const char *ce[] = {a4, sd, NULL};
+    tst_service_start(&col, "collector", tmp, ce);
+    load_plugin();
+
+    fr_ctl_result res;
+    const char *id =
+        create(TEST_MANIFEST("", "", "        values: 1\n") "    publish:\n"
+                                                            "      - plugin_name: file\n"
+                                                            "        config:\n"
+                                                            "          file: /dev/null\n",
+               &res);
+    if (id == NULL) {
+        fail_msg("task.create: %s %s at %s", res.error_code, res.error_message, res.error_where);
+    }
+    fr_ctl_result_free(&res);
+    flow f = {&pub, &col};
+    assert_true(tst_wait_until(publisher_caught_up, &f, 20000));
+    assert_true(stat_counter(&col, "batches_sent") >= 20);
+    assert_true(stat_counter(&proc, "batches_in") >= 20);
+    tst_service_stop(&col, 5000);
+    tst_service_stop(&proc, 5000);
+    tst_service_stop(&pub, 5000);
+}
+
 int main(void)
 {
     fr_log_init("collector_test", FR_LOG_ERROR, false);
@@ -456,6 +520,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tasks_persist_across_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crashing_plugin_is_named_and_disabled, setup,
                                         teardown),
+        cmocka_unit_test(test_batches_flow_down_the_pipeline),
     };
     return cmocka_run_group_tests_name("collector", tests, group_setup, group_teardown);
 }
