@@ -508,6 +508,99 @@ static void test_batches_flow_down_the_pipeline(void **state)
     tst_service_stop(&pub, 5000);
 }
 
+/* Runs the fresco command line against the test collector; returns its
+ * exit code with its output in *out (malloc'd). */
+static int cli(char **out, const char *a1, const char *a2, const char *a3, const char *a4)
+{
+    char bin[512], addr[128], log[700];
+    snprintf(addr, sizeof(addr), "--collector=%s", col.control);
+    snprintf(log, sizeof(log), "%s/cli-%d.log", tmp, tst_free_port());
+    char *argv[] = {(char *)tst_bin(bin, sizeof(bin), "services/fresco/fresco"),
+                    addr,
+                    (char *)a1,
+                    (char *)a2,
+                    (char *)a3,
+                    (char *)a4,
+                    NULL};
+    pid_t pid = tst_spawn(argv, log);
+    int status = tst_stop(pid, 0, 20000);
+    *out = tst_slurp(log);
+    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static bool log_has_metric(void *arg)
+{
+    char *text = tst_slurp(arg);
+    bool yes = strstr(text, "/fresco/test/counter") != NULL;
+    free(text);
+    return yes;
+}
+
+static void test_command_line_verbs(void **state)
+{
+    char *out = NULL;
+    char so[700], file[700];
+    snprintf(so, sizeof(so), "%s", plugin_path);
+    if (cli(&out, "plugin", "load", so, NULL) != 0 && strstr(out, "loaded already") == NULL) {
+        fail_msg("plugin load: %s", out);
+    }
+    free(out);
+    assert_int_equal(cli(&out, "plugin", "list", NULL, NULL), 0);
+    assert_non_null(strstr(out, "testplugin"));
+    assert_non_null(strstr(out, "procfs"));
+    free(out);
+    assert_int_equal(cli(&out, "metric", "list", "--ns", "/fresco/test"), 0);
+    assert_non_null(strstr(out, "/fresco/test/[n]/value"));
+    free(out);
+    assert_int_equal(cli(&out, "metric", "get", "/nothing/here", NULL), 1);
+    free(out);
+
+    snprintf(file, sizeof(file), "%s/cli-task.yaml", tmp);
+    const char *text = "version: 1\nname: from-cli\nschedule:\n  type: simple\n"
+                       "  interval: 100ms\nworkflow:\n  collect:\n    metrics:\n"
+                       "      /fresco/test/counter: {}\n";
+    assert_int_equal(tst_write_file(file, text, strlen(text)), 0);
+    assert_int_equal(cli(&out, "task", "create", "-t", file), 0);
+    assert_non_null(strstr(out, "Task created"));
+    assert_non_null(strstr(out, "Running"));
+    free(out);
+    assert_int_equal(cli(&out, "task", "list", NULL, NULL), 0);
+    assert_non_null(strstr(out, "from-cli"));
+    free(out);
+    assert_int_equal(cli(&out, "task", "get", "from-cli", "--json"), 0);
+    assert_non_null(strstr(out, "\"name\":\"from-cli\""));
+    free(out);
+
+    /* watch prints metrics until interrupted */
+    char bin[512], addr[128], log[700];
+    snprintf(addr, sizeof(addr), "--collector=%s", col.control);
+    snprintf(log, sizeof(log), "%s/watch.log", tmp);
+    char *argv[] = {(char *)tst_bin(bin, sizeof(bin), "services/fresco/fresco"),
+                    addr,
+                    "task",
+                    "watch",
+                    "from-cli",
+                    NULL};
+    pid_t pid = tst_spawn(argv, log);
+    assert_true(tst_wait_until(log_has_metric, log, 10000));
+    int status = tst_stop(pid, SIGINT, 5000);
+    assert_true(status != -1 && WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    /* an error names the file and line */
+    const char *bad = "version: 1\nschedule:\n  type: simple\n  interval: 0s\n";
+    assert_int_equal(tst_write_file(file, bad, strlen(bad)), 0);
+    assert_int_equal(cli(&out, "task", "create", "-t", file), 1);
+    char want[800];
+    snprintf(want, sizeof(want), "%s:4:", file);
+    if (strstr(out, want) == NULL || strstr(out, "interval") == NULL) {
+        fail_msg("wanted %s and interval in: %s", want, out);
+    }
+    free(out);
+    assert_int_equal(cli(&out, "task", "remove", "from-cli", NULL), 0);
+    free(out);
+}
+
 int main(void)
 {
     fr_log_init("collector_test", FR_LOG_ERROR, false);
@@ -520,6 +613,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tasks_persist_across_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crashing_plugin_is_named_and_disabled, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_command_line_verbs, setup, teardown),
         cmocka_unit_test(test_batches_flow_down_the_pipeline),
     };
     return cmocka_run_group_tests_name("collector", tests, group_setup, group_teardown);
