@@ -58,6 +58,8 @@ struct task {
     bool stop_sched;  /* ask the scheduler thread to return */
     bool exit_worker; /* ask the collect thread to return */
     bool sched_running, worker_running;
+    bool sched_joinable;          /* a scheduler thread nobody joined yet */
+    pthread_mutex_t persist_lock; /* one writer of the task's file at a time */
     pthread_t sched, worker;
     collect_job job;
 
@@ -414,6 +416,7 @@ static void task_unref(task *k)
     fr_manifest_free(k->m);
     free(k->name);
     pthread_mutex_destroy(&k->lock);
+    pthread_mutex_destroy(&k->persist_lock);
     pthread_cond_destroy(&k->cv);
     pthread_cond_destroy(&k->jcv);
     free(k);
@@ -470,12 +473,14 @@ static int task_persist(task *k)
     char tmp[4096], final[4096];
     snprintf(tmp, sizeof(tmp), "%s/tasks/.%s.tmp", dir, k->id);
     snprintf(final, sizeof(final), "%s/tasks/%s.task", dir, k->id);
+    pthread_mutex_lock(&k->persist_lock);
     int fd = rv == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
     bool ok = fd >= 0 && write(fd, b.data, b.len) == (ssize_t)b.len && fsync(fd) == 0;
     if (fd >= 0) {
         ok = close(fd) == 0 && ok;
     }
     ok = ok && rename(tmp, final) == 0;
+    pthread_mutex_unlock(&k->persist_lock);
     fr_buf_free(&b);
     if (!ok) {
         fr_error("tasks", "cannot persist task %s to %s: %s", k->id, final, strerror(errno));
@@ -866,13 +871,17 @@ static void *sched_thread(void *arg)
             next += interval;
         }
     }
-    k->sched_running = false;
     task_state st = k->state;
     pthread_mutex_unlock(&k->lock);
     if (st == TASK_DISABLED || st == TASK_ENDED) {
         task_publish_state(k, k->disabled_reason);
         task_persist(k);
     }
+    /* Only now: task_halt joins this thread while sched_joinable, so the
+     * table outlives what is done above. */
+    pthread_mutex_lock(&k->lock);
+    k->sched_running = false;
+    pthread_mutex_unlock(&k->lock);
     task_unref(k);
     return NULL;
 }
@@ -884,6 +893,13 @@ static int task_run(task *k)
     if (k->sched_running) {
         pthread_mutex_unlock(&k->lock);
         return 0;
+    }
+    if (k->sched_joinable) {
+        /* the previous scheduler ended by itself (Disabled, Ended) */
+        k->sched_joinable = false;
+        pthread_mutex_unlock(&k->lock);
+        pthread_join(k->sched, NULL);
+        pthread_mutex_lock(&k->lock);
     }
     k->stop_sched = false;
     k->exit_worker = false;
@@ -908,6 +924,7 @@ static int task_run(task *k)
         return FR_ENOMEM;
     }
     k->sched_running = true;
+    k->sched_joinable = true;
     pthread_mutex_unlock(&k->lock);
     return 0;
 }
@@ -917,11 +934,12 @@ static int task_run(task *k)
 static void task_halt(task *k, task_state to)
 {
     pthread_mutex_lock(&k->lock);
-    bool was = k->sched_running;
+    bool joinable = k->sched_joinable;
+    k->sched_joinable = false;
     k->stop_sched = true;
     pthread_cond_broadcast(&k->cv);
     pthread_mutex_unlock(&k->lock);
-    if (was) {
+    if (joinable) {
         pthread_join(k->sched, NULL);
     }
     pthread_mutex_lock(&k->lock);
@@ -983,6 +1001,7 @@ static task *task_new(tasks *t, fr_manifest *m, binding *b, size_t nb, const cha
         return NULL;
     }
     pthread_mutex_init(&k->lock, NULL);
+    pthread_mutex_init(&k->persist_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

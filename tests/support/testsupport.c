@@ -228,7 +228,12 @@ void tst_service_stop(tst_service *s, int deadline_ms)
     s->cli = NULL;
     int status = tst_stop(s->pid, SIGTERM, deadline_ms);
     if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        static char tail[16384];
         char *log = tst_slurp(s->log);
-        fail_msg("%s: not a clean exit (status %d); log:\n%s", s->log, status, log);
+        size_t len = strlen(log);
+        snprintf(tail, sizeof(tail), "%s",
+                 log + (len > sizeof(tail) - 1 ? len - (sizeof(tail) - 1) : 0));
+        free(log);
+        fail_msg("%s: not a clean exit (status %d); log:\n%s", s->log, status, tail);
     }
 }
