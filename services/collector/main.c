@@ -325,6 +325,7 @@ static int collector_start(fr_service *svc, void *confp)
         .metrics_collected = fr_service_counter(svc, "metrics_collected"),
         .collect_ns_total = fr_service_counter(svc, "collect_ns_total"),
         .send_busy = fr_service_counter(svc, "batches_not_taken"),
+        .resends = fr_service_counter(svc, "resends"),
     };
     collector_self_register("ticks", env.ticks);
     collector_self_register("misses", env.misses);
@@ -333,6 +334,7 @@ static int collector_start(fr_service *svc, void *confp)
     collector_self_register("batches_sent", env.batches_sent);
     collector_self_register("batches_not_taken", env.send_busy);
     collector_self_register("collect_ns_total", env.collect_ns_total);
+    collector_self_register("resends", env.resends);
     int rv = tasks_open(&col.tasks, &env);
     if (rv != 0) {
         return rv;

@@ -680,6 +680,9 @@ static void task_emit(task *k, fr_batch *b)
     }
     if (env->down != NULL && mv_has_downstream(k->m)) {
         int rv = fr_data_send(env->down, wire.data, wire.len, env->send_timeout_ms);
+        fr_data_sender_stats st;
+        fr_data_sender_stats_get(env->down, &st);
+        atomic_store(env->resends, st.resends);
         if (rv == 0) {
             atomic_fetch_add(env->batches_sent, 1);
         } else {

@@ -39,7 +39,7 @@ typedef struct tasks_env {
     const char *state_dir; /* NULL: nothing persisted */
     int send_timeout_ms;
     _Atomic uint64_t *ticks, *misses, *failures, *batches_sent, *metrics_collected,
-        *collect_ns_total, *send_busy;
+        *collect_ns_total, *send_busy, *resends;
 } tasks_env;
 
 /* Creates the task table; loads persisted tasks from state_dir/tasks and

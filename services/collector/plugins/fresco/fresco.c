@@ -7,34 +7,6 @@
 #include "fresco/plugin.h"
 #include "self.h"
 
-typedef struct self_def {
-    const char *name;
-    const char *unit;
-    const char *description;
-} self_def;
-
-static const self_def self_defs[] = {
-    {"ticks", "", "schedule ticks of every task"},
-    {"misses", "", "ticks missed because a collect was still running"},
-    {"failures", "", "ticks in which a plugin failed or overran its deadline"},
-    {"metrics_collected", "", "metrics collected by every task"},
-    {"batches_sent", "", "batches handed to the processors"},
-    {"batches_not_taken", "", "batches the processors had no room for within send_timeout"},
-    {"collect_ns_total", "ns", "time spent collecting, summed over ticks"},
-};
-#define NSELF (sizeof(self_defs) / sizeof(self_defs[0]))
-
-static _Atomic(_Atomic uint64_t *) self_values[NSELF];
-
-void collector_self_register(const char *name, _Atomic uint64_t *value)
-{
-    for (size_t i = 0; i < NSELF; i++) {
-        if (strcmp(self_defs[i].name, name) == 0) {
-            atomic_store(&self_values[i], value);
-        }
-    }
-}
-
 #define SELF_ENTRY(n, u, d)                                                                        \
     {                                                                                              \
         "/fresco/collector/" n, FR_VAL_UINT64, u, d, NULL, 0                                       \
@@ -49,7 +21,22 @@ static const fr_metric_info self_catalog[] = {
     SELF_ENTRY("batches_not_taken", "",
                "batches the processors had no room for within send_timeout"),
     SELF_ENTRY("collect_ns_total", "ns", "time spent collecting, summed over ticks"),
+    SELF_ENTRY("resends", "", "batches sent again to the processors after no acknowledgement"),
 };
+
+#define NSELF       (sizeof(self_catalog) / sizeof(self_catalog[0]))
+#define SELF_PREFIX "/fresco/collector/"
+
+static _Atomic(_Atomic uint64_t *) self_values[NSELF];
+
+void collector_self_register(const char *name, _Atomic uint64_t *value)
+{
+    for (size_t i = 0; i < NSELF; i++) {
+        if (strcmp(self_catalog[i].ns + strlen(SELF_PREFIX), name) == 0) {
+            atomic_store(&self_values[i], value);
+        }
+    }
+}
 
 static int self_init(void **state, const void *config, fr_error *err)
 {
