@@ -41,18 +41,18 @@ typedef struct yarn_json_node {
     uint32_t count;  /* ARRAY/OBJECT: number of children */
     const char *key; /* member name (NUL-terminated) in an object; NULL otherwise */
     size_t key_len;
-    bool b;          /* BOOL */
-    bool is_int;     /* NUMBER written without fraction or exponent, fits int64 */
-    int64_t i;       /* NUMBER when is_int */
-    double d;        /* NUMBER, always */
-    const char *s;   /* STRING (NUL-terminated; may hold \u0000 inside) */
-    size_t len;      /* STRING length in bytes */
+    bool b;        /* BOOL */
+    bool is_int;   /* NUMBER written without fraction or exponent, fits int64 */
+    int64_t i;     /* NUMBER when is_int */
+    double d;      /* NUMBER, always */
+    const char *s; /* STRING (NUL-terminated; may hold \u0000 inside) */
+    size_t len;    /* STRING length in bytes */
 } yarn_json_node;
 
 typedef struct yarn_json_doc {
     yarn_json_node *nodes; /* nodes[0] is the root */
     uint32_t nnodes, cap;
-    char *strings;         /* decoded strings, back to back */
+    char *strings; /* decoded strings, back to back */
 } yarn_json_doc;
 
 /* Parses exactly len bytes. Returns 0, or FR_ENOMEM, FR_EDEPTH, FR_ETOOBIG
