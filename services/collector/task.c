@@ -268,6 +268,27 @@ static int bind_plugin(void *arg, const fr_collector_plugin *p, bool builtin, co
     return 0;
 }
 
+/* A plugin config error names the key ("key 'mode': ..."): point where at
+ * that key's line and column in the manifest. */
+static void config_error_position(const fr_manifest *m, const fr_collector_plugin *p, fr_error *err)
+{
+    for (size_t s = 0; s < mv_config_count(m); s++) {
+        if (!prefix_applies_plugin(mv_config_prefix(m, s), p)) {
+            continue;
+        }
+        for (size_t k = 0; k < mv_config_nkeys(m, s); k++) {
+            char quoted[160];
+            snprintf(quoted, sizeof(quoted), "'%s'", mv_config_key(m, s, k));
+            if (strstr(err->message, quoted) != NULL) {
+                char where[160];
+                mv_config_where(m, s, k, where, sizeof(where));
+                snprintf(err->where, sizeof(err->where), "%s", where);
+                return;
+            }
+        }
+    }
+}
+
 /* Gathers the config keys that apply to plugin p (shorter prefixes first,
  * longer ones override) and creates its instance. */
 static int binding_init(const fr_manifest *m, binding *b, fr_error *err)
@@ -311,6 +332,9 @@ static int binding_init(const fr_manifest *m, binding *b, fr_error *err)
         char where[256];
         snprintf(where, sizeof(where), "workflow.collect.config.%s", b->p->ns_prefix);
         rv = fr_plugin_config_load(b->p, keys, vals, n, where, &b->config, err);
+        if (rv != 0 && err != NULL) {
+            config_error_position(m, b->p, err);
+        }
     }
     free(keys);
     free(vals);

@@ -290,7 +290,8 @@ static void test_bad_manifests_are_refused_whole(void **state)
     expect_refused(TEST_MANIFEST("", "", "        bogus: 1\n"), "bad_manifest", "bogus",
                    "task.yaml:");
     /* a value the plugin's policy refuses */
-    expect_refused(TEST_MANIFEST("", "", "        mode: explode\n"), "bad_manifest", "mode", "");
+    expect_refused(TEST_MANIFEST("", "", "        mode: explode\n"), "bad_manifest", "mode",
+                   "task.yaml:12:9");
     /* no interval, and an interval <= 0 */
     expect_refused("version: 1\nschedule:\n  type: simple\nworkflow:\n  collect:\n"
                    "    metrics:\n      /fresco/test/counter: {}\n",
