@@ -32,6 +32,8 @@ struct fr_service {
     char node[256];
     int64_t started_mono_ns;
     fr_ctl_server *ctl;
+    fr_ctl_op *pending; /* ops added before the control socket opened */
+    size_t npending;
     fr_event_pub *events;
     pthread_mutex_t lock;
     svc_counter counters[SVC_MAX_COUNTERS];
@@ -175,10 +177,21 @@ _Atomic uint64_t *fr_service_counter(fr_service *svc, const char *name)
 int fr_service_add_ops(fr_service *svc, const fr_ctl_op *ops, size_t nops)
 {
     for (size_t i = 0; i < nops; i++) {
-        int rv = fr_ctl_server_add_op(svc->ctl, &ops[i]);
-        if (rv != 0) {
-            return rv;
+        if (svc->ctl != NULL) {
+            int rv = fr_ctl_server_add_op(svc->ctl, &ops[i]);
+            if (rv != 0) {
+                return rv;
+            }
+            continue;
         }
+        /* Before the control socket opens: kept until it does, so that no
+         * request can arrive before every op is there. */
+        fr_ctl_op *v = realloc(svc->pending, (svc->npending + 1) * sizeof(*v));
+        if (v == NULL) {
+            return FR_ENOMEM;
+        }
+        svc->pending = v;
+        svc->pending[svc->npending++] = ops[i];
     }
     return 0;
 }
@@ -321,24 +334,29 @@ int fr_service_main(const fr_service_def *def, int argc, char **argv)
         {"stats", op_stats, svc, "the service's counters"},
         {"help", op_help, svc, "the ops this service answers"},
     };
-    rv = fr_ctl_server_start(&svc->ctl, sc->control, &svc->tls, builtins,
-                             sizeof(builtins) / sizeof(builtins[0]), (int)sc->workers);
-    if (rv != 0) {
-        fr_error("service", "cannot serve control requests on %s: %s", sc->control,
-                 fr_strerror(rv));
-        exit_code = 1;
-        goto out_conf;
-    }
     if (sc->events != NULL && sc->events[0] != '\0') {
         rv = fr_event_pub_open(&svc->events, sc->events, &svc->tls, svc->node);
         if (rv != 0) {
             fr_error("service", "cannot publish events on %s: %s", sc->events, fr_strerror(rv));
             exit_code = 1;
-            goto out_ctl;
+            goto out_conf;
         }
     }
     if (def->start != NULL && (rv = def->start(svc, conf)) != 0) {
         fr_error("service", "start failed: %s", fr_strerror(rv));
+        exit_code = 1;
+        goto out_stop;
+    }
+    /* The control socket opens last: whoever gets an answer to ping finds
+     * every op in place. */
+    rv = fr_ctl_server_start(&svc->ctl, sc->control, &svc->tls, builtins,
+                             sizeof(builtins) / sizeof(builtins[0]), (int)sc->workers);
+    for (size_t i = 0; rv == 0 && i < svc->npending; i++) {
+        rv = fr_ctl_server_add_op(svc->ctl, &svc->pending[i]);
+    }
+    if (rv != 0) {
+        fr_error("service", "cannot serve control requests on %s: %s", sc->control,
+                 fr_strerror(rv));
         exit_code = 1;
         goto out_stop;
     }
@@ -356,12 +374,13 @@ int fr_service_main(const fr_service_def *def, int argc, char **argv)
     publish_state(svc, "stopping");
 
 out_stop:
+    /* No request may run while the service takes its state apart. */
+    fr_ctl_server_destroy(svc->ctl);
+    svc->ctl = NULL;
     if (def->stop != NULL) {
         def->stop(svc, conf);
     }
     fr_event_pub_close(svc->events);
-out_ctl:
-    fr_ctl_server_destroy(svc->ctl);
 out_conf:
     fr_config_free(def->spec, conf);
     for (size_t i = 0; i < svc->naddresses; i++) {
@@ -369,6 +388,7 @@ out_conf:
         free(svc->addresses[i].url);
     }
     pthread_mutex_destroy(&svc->lock);
+    free(svc->pending);
     free(conf);
     free(svc);
     return exit_code;

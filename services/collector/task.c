@@ -533,6 +533,8 @@ static void task_unpersist(tasks *t, const char *id)
  * back Disabled with that reason instead of crashing the collector again.
  * Only async-signal-safe calls are made in the handler. */
 
+static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+static struct sigaction crash_prev[sizeof(crash_sigs) / sizeof(crash_sigs[0])];
 static _Thread_local const char *crash_plugin;
 static _Thread_local const char *crash_task;
 static char crash_marker[4096];
@@ -577,7 +579,13 @@ static void crash_handler(int sig)
             }
         }
     }
-    signal(sig, SIG_DFL);
+    /* Hand the signal to whoever handled it before (a sanitizer's report),
+     * or to the default action. */
+    for (size_t i = 0; i < sizeof(crash_sigs) / sizeof(crash_sigs[0]); i++) {
+        if (crash_sigs[i] == sig) {
+            sigaction(sig, &crash_prev[i], NULL);
+        }
+    }
     raise(sig);
 }
 
@@ -586,14 +594,13 @@ static void crash_handler_install(const char *state_dir)
     if (state_dir != NULL && state_dir[0] != '\0') {
         snprintf(crash_marker, sizeof(crash_marker), "%s/crashed", state_dir);
     }
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+    for (size_t i = 0; i < sizeof(crash_sigs) / sizeof(crash_sigs[0]); i++) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = crash_handler;
         sa.sa_flags = SA_RESETHAND | SA_NODEFER;
         sigemptyset(&sa.sa_mask);
-        sigaction(sigs[i], &sa, NULL);
+        sigaction(crash_sigs[i], &sa, &crash_prev[i]);
     }
 }
 
