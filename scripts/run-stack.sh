@@ -312,6 +312,17 @@ echo
 cli status </dev/null || true
 echo
 
+# Show it working: a task that collects the host's load, memory and CPU use
+# every second (examples/tasks/host-load.yaml), watched for a few seconds.
+demo=examples/tasks/host-load.yaml
+if cli task get host-load >/dev/null 2>&1 </dev/null ||
+    cli task create -t "$demo" </dev/null >/dev/null; then
+    say "task host-load collects every second ($demo); a few of its metrics:"
+    timeout -s INT 3.5 "$(binary_of fresco)" task watch host-load </dev/null || true
+    echo
+    say "more: $(binary_of fresco) task list | metric list | task watch host-load"
+fi
+
 if [[ "$mode" == detach ]]; then
     say "running in the background; stop with: scripts/run-stack.sh --stop"
     exit 0
