@@ -412,7 +412,7 @@ int yarn_json_parse(const char *text, size_t len, yarn_json_doc *doc, fr_error *
             }
             /* fallthrough */
         case WANT_VALUE: {
-            uint32_t idx;
+            uint32_t idx = 0;
             if ((rv = json_node_new(&jp, YARN_JSON_NULL, &idx)) != 0) {
                 goto fail;
             }
