@@ -70,6 +70,7 @@ struct task {
     uint64_t seq;
     fr_batch *tagged; /* the tick's batch with the configured tags */
     bool resume;      /* restored as Running: start once every task is loaded */
+    bool orphaned;    /* outlived the table (stuck at shutdown): leave bindings */
     int refs;         /* table + threads: freed at 0 */
 };
 
@@ -78,6 +79,8 @@ struct tasks {
     pthread_mutex_t lock;
     task **v;
     size_t n, cap;
+    task **removed; /* removed while a collect was stuck in a plugin */
+    size_t nremoved;
 };
 
 const char *task_state_name(task_state s)
@@ -426,15 +429,23 @@ static int bind_all(tasks *t, const fr_manifest *m, binding **out, size_t *nout,
 
 /* ---- task objects ---- */
 
+static void task_free(task *k);
+
 static void task_unref(task *k)
 {
     pthread_mutex_lock(&k->lock);
     int refs = --k->refs;
     pthread_mutex_unlock(&k->lock);
-    if (refs > 0) {
-        return;
+    if (refs == 0) {
+        task_free(k);
     }
-    bindings_free(k->owner, k->b, k->nb);
+}
+
+static void task_free(task *k)
+{
+    if (!k->orphaned) {
+        bindings_free(k->owner, k->b, k->nb);
+    }
     fr_batch_destroy(k->job.batch);
     fr_batch_destroy(k->tagged);
     fr_manifest_free(k->m);
@@ -688,10 +699,15 @@ static void *collect_thread(void *arg)
         k->job.done = true;
         pthread_cond_broadcast(&k->cv);
     }
+    /* Drop this thread's reference in the same step that says it is gone:
+     * whoever waits for worker_running then holds the last one. */
     k->worker_running = false;
+    int refs = --k->refs;
     pthread_cond_broadcast(&k->cv);
     pthread_mutex_unlock(&k->lock);
-    task_unref(k);
+    if (refs == 0) {
+        task_free(k);
+    }
     return NULL;
 }
 
@@ -1203,6 +1219,23 @@ int tasks_remove(tasks *t, const char *id, fr_error *err)
     pthread_mutex_unlock(&t->lock);
     task_halt(k, TASK_STOPPED);
     task_retire_worker(k);
+    pthread_mutex_lock(&k->lock);
+    bool stuck = k->worker_running && k->job.busy;
+    if (stuck) {
+        k->refs++; /* kept so that shutdown can orphan it */
+    }
+    pthread_mutex_unlock(&k->lock);
+    if (stuck) {
+        pthread_mutex_lock(&t->lock);
+        task **v = realloc(t->removed, (t->nremoved + 1) * sizeof(*v));
+        if (v != NULL) {
+            t->removed = v;
+            t->removed[t->nremoved++] = k;
+        } else {
+            k->refs--; /* cannot track it: the process keeps the table */
+        }
+        pthread_mutex_unlock(&t->lock);
+    }
     task_unpersist(t, k->id);
     fr_info("tasks", "removed task %s (%s)", k->id, k->name);
     task_publish_state(k, "removed");
@@ -1438,7 +1471,9 @@ void tasks_close(tasks *t)
          * is abandoned (it frees the task when the plugin returns). */
         pthread_mutex_lock(&v[i]->lock);
         int64_t until = fr_mono_ns() + 500000000;
-        while (v[i]->worker_running && fr_mono_ns() < until) {
+        /* A collect thread that is not inside a plugin leaves at once (wait
+         * as long as that takes); one stuck in a plugin gets half a second. */
+        while (v[i]->worker_running && (!v[i]->job.busy || fr_mono_ns() < until)) {
             struct timespec abs;
             clock_gettime(CLOCK_MONOTONIC, &abs);
             abs.tv_nsec += 20000000;
@@ -1448,10 +1483,26 @@ void tasks_close(tasks *t)
             }
             pthread_cond_timedwait(&v[i]->cv, &v[i]->lock, &abs);
         }
+        if (v[i]->worker_running) {
+            /* Stuck in a plugin: the table and the registry go away before
+             * it returns, so its last reference must not touch them. */
+            v[i]->orphaned = true;
+            fr_warn("tasks", "task %s: a collect is still stuck in a plugin at shutdown", v[i]->id);
+        }
         pthread_mutex_unlock(&v[i]->lock);
         task_unref(v[i]);
     }
     free(v);
+    for (size_t i = 0; i < t->nremoved; i++) {
+        task *k = t->removed[i];
+        pthread_mutex_lock(&k->lock);
+        if (k->worker_running) {
+            k->orphaned = true;
+        }
+        pthread_mutex_unlock(&k->lock);
+        task_unref(k);
+    }
+    free(t->removed);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
