@@ -8,9 +8,12 @@
  *
  * For each batch size (default 1, 100 and 1000 metrics):
  *   fresco     the sender fills an fr_batch of libvirt-like metrics, encodes
- *              it with fr_batch_encode and queues it with fr_data_send
- *              (window of contexts, acks); the receiver (fr_data_receiver)
- *              decodes every batch with fr_batch_decode.
+ *              it with fr_batch_encode and queues it with fr_data_send_buf
+ *              (or fr_data_send with --copy): the same window of contexts
+ *              in flight, plus a queue of batches waiting for a free one
+ *              (--queue, by default as deep as the window), acks; the
+ *              receiver (fr_data_receiver) decodes every batch with
+ *              fr_batch_decode.
  *   req/rep    raw nng REQ/REP, the same window of contexts, messages of the
  *              same byte size as the encoded batches, empty replies, no codec.
  *   push/pull  raw nng PUSH/PULL, same byte size, no acks, no codec.
@@ -68,7 +71,9 @@ typedef struct bench_run {
     size_t msg_bytes;  /* raw: bytes per message */
     double seconds;
     int window;
+    int queue;        /* fresco: batches queued beyond the window */
     bool rebuild;     /* fresco: rebuild the batch from scratch for every send */
+    bool copy;        /* fresco: fr_data_send (copies) instead of fr_data_send_buf */
     bool fresco_only; /* skip the raw nng runs (for profiling) */
     char url[64];
 } bench_run;
@@ -334,13 +339,22 @@ static void fresco_receive(const bench_run *run, int ready_fd, int ctl_fd, recei
     res->bad = atomic_load(&rx.bad);
 }
 
+/* Queues the encoded batch in buf; buf may come back holding other memory. */
+static int fresco_queue(fr_data_sender *s, const bench_run *run, fr_buf *buf, int timeout_ms)
+{
+    if (run->copy) {
+        return fr_data_send(s, buf->data, buf->len, timeout_ms);
+    }
+    return fr_data_send_buf(s, buf, timeout_ms);
+}
+
 static void fresco_send(const bench_run *run, int ctl_fd, int res_fd, sender_result *res)
 {
     fr_batch *b = fr_batch_new("", "", 0);
     fr_buf buf = FR_BUF_INIT;
     fr_data_sender *s = NULL;
     const char *urls[] = {run->url};
-    fr_data_sender_opts opts = {.window = run->window};
+    fr_data_sender_opts opts = {.window = run->window, .queue = run->queue};
     fr_data_sender_stats st0, st1;
     uint64_t seq = 0;
     int rv;
@@ -355,7 +369,7 @@ static void fresco_send(const bench_run *run, int ctl_fd, int res_fd, sender_res
     }
     /* Warm-up: one batch through, so the connection is up before timing. */
     if ((rv = fr_batch_encode(b, &buf)) != 0 ||
-        (rv = fr_data_send(s, buf.data, buf.len, BENCH_SETUP_TIMEOUT_MS)) != 0 ||
+        (rv = fresco_queue(s, run, &buf, BENCH_SETUP_TIMEOUT_MS)) != 0 ||
         (rv = fr_data_flush(s, BENCH_SETUP_TIMEOUT_MS)) != 0) {
         FAIL(res, "warm-up batch: %s", fr_strerror(rv));
         goto out;
@@ -379,11 +393,12 @@ static void fresco_send(const bench_run *run, int ctl_fd, int res_fd, sender_res
             FAIL(res, "encoding batch %llu: %s", (unsigned long long)seq, fr_strerror(rv));
             goto out;
         }
-        if ((rv = fr_data_send(s, buf.data, buf.len, BENCH_DRAIN_TIMEOUT_MS)) != 0) {
-            FAIL(res, "fr_data_send batch %llu: %s", (unsigned long long)seq, fr_strerror(rv));
+        size_t len = buf.len;
+        if ((rv = fresco_queue(s, run, &buf, BENCH_DRAIN_TIMEOUT_MS)) != 0) {
+            FAIL(res, "queueing batch %llu: %s", (unsigned long long)seq, fr_strerror(rv));
             goto out;
         }
-        bytes += buf.len;
+        bytes += len;
     } while (mono_s() < stop);
     if ((rv = fr_data_flush(s, BENCH_DRAIN_TIMEOUT_MS)) != 0) {
         FAIL(res, "fr_data_flush: %s", fr_strerror(rv));
@@ -1177,14 +1192,18 @@ static bool run_size(const bench_run *base, int repeat, uint32_t n, row *out)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: bus_thr [--seconds S] [--sizes N,N,...] [--window N] [--repeat N] "
-            "[--rebuild] [--fresco-only]\n"
+            "usage: bus_thr [--seconds S] [--sizes N,N,...] [--window N] [--queue N] "
+            "[--repeat N] [--rebuild] [--copy] [--fresco-only]\n"
             "  --seconds S   duration of each run (default 5)\n"
             "  --sizes LIST  metrics per batch (default 1,100,1000)\n"
             "  --window N    batches in flight / REQ contexts (default %d)\n"
+            "  --queue N     fresco: batches queued beyond the window while it is full\n"
+            "                (fr_data_sender_opts.queue; default: the window)\n"
             "  --repeat N    run each measurement N times and report the median (default 1)\n"
             "  --rebuild     rebuild each batch from scratch before encoding it\n"
             "                (default: update timestamps, values and seq in place)\n"
+            "  --copy        queue batches with fr_data_send, which copies them\n"
+            "                (default: fr_data_send_buf, which takes the buffer over)\n"
             "  --fresco-only skip the raw nng runs (for profiling fresco alone)\n",
             BENCH_DEFAULT_WINDOW);
 }
@@ -1226,7 +1245,7 @@ static int parse_sizes(const char *s, uint32_t *sizes, int max)
 
 int main(int argc, char **argv)
 {
-    bench_run base = {.seconds = 5.0, .window = BENCH_DEFAULT_WINDOW};
+    bench_run base = {.seconds = 5.0, .window = BENCH_DEFAULT_WINDOW, .queue = -1};
     uint32_t sizes[BENCH_MAX_SIZES] = {1, 100, 1000};
     int nsizes = 3;
     int repeat = 1;
@@ -1239,6 +1258,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(argv[i], "--rebuild") == 0) {
             base.rebuild = true;
+        } else if (strcmp(argv[i], "--copy") == 0) {
+            base.copy = true;
         } else if (strcmp(argv[i], "--fresco-only") == 0) {
             base.fresco_only = true;
         } else if (opt_value(argc, argv, &i, "--seconds", &v)) {
@@ -1259,6 +1280,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             base.window = (int)w;
+        } else if (opt_value(argc, argv, &i, "--queue", &v)) {
+            long q = strtol(v, &end, 10);
+            if (*end != '\0' || q < 0 || q > 1024) {
+                fprintf(stderr, "bus_thr: --queue: not a number in 0..1024: '%s'\n", v);
+                return 2;
+            }
+            base.queue = (int)q;
         } else if (opt_value(argc, argv, &i, "--repeat", &v)) {
             long r = strtol(v, &end, 10);
             if (*end != '\0' || r < 1 || r > BENCH_MAX_REPEAT) {
@@ -1273,13 +1301,18 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (base.queue < 0) {
+        base.queue = base.window;
+    }
     signal(SIGPIPE, SIG_IGN);
 
     printf("fresco bus throughput: tcp loopback, 2 processes, window %d, %.1f s per run%s\n"
-           "fresco: fr_batch_encode + fr_data_send -> fr_data_receiver + fr_batch_decode, acked\n"
+           "fresco: fr_batch_encode + %s (queue %d) -> fr_data_receiver + fr_batch_decode, "
+           "acked\n"
            "raw:    nng REQ/REP (same window of contexts, empty replies) and PUSH/PULL,\n"
            "        messages of the same byte size, no codec\n\n",
-           base.window, base.seconds, repeat > 1 ? ", median of several runs" : "");
+           base.window, base.seconds, repeat > 1 ? ", median of several runs" : "",
+           base.copy ? "fr_data_send" : "fr_data_send_buf", base.queue);
     printf("%6s %9s %11s %7s %9s %9s %11s %9s %6s  %s\n", "batch", "bytes/msg", "metrics/s", "MB/s",
            "batches/s", "r/r msg/s", "r/r metr/s", "p/p msg/s", "fr/rr",
            "cpu fresco tx/rx  r/r tx/rx");

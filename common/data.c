@@ -6,6 +6,17 @@
  * within resend_ms (nng aborts the request on a receive timeout, so each
  * attempt is a fresh copy of the batch), which lets us count resends and
  * wait busy_retry_ms on a "busy" answer without holding any nng thread.
+ * A slot keeps the batch's bytes in a plain buffer (fr_data_send_buf hands
+ * the caller's over without a copy) and builds each attempt's nng message
+ * from it: one allocation and one copy per attempt, as any nng sender.
+ * Buffers are swapped between callers, slots and the queue rather than
+ * freed, so a steady stream of batches allocates nothing of its own.
+ *
+ * With opts.queue, batches that find every slot busy wait in a queue, and
+ * the callback that frees a slot sends the next one straight away: a busy
+ * sender then calls into nng only from nng's own threads, as a bare REQ
+ * loop does, instead of waking the caller for every ack and contending
+ * with those threads for the socket's locks.
  *
  * Receiver: `workers` REP contexts, each running recv -> handler -> reply.
  *
@@ -36,6 +47,9 @@
 #define DATA_DEFAULT_RESEND_MS     2000
 #define DATA_DEFAULT_BUSY_RETRY_MS 200
 #define DATA_MAX_WORKERS           1024
+/* A slot keeps a buffer up to this size for its next batch; bigger ones
+ * (rare giant batches) go back to malloc. */
+#define DATA_KEEP_BYTES (4u * 1024u * 1024u)
 /* A reply the peer never reads must not pin a worker forever. */
 #define DATA_REPLY_TIMEOUT_MS 10000
 
@@ -93,9 +107,10 @@ typedef struct data_slot {
     nng_ctx ctx;
     nng_aio *aio;
     /* The state and batch belong to whoever runs the slot: the sender
-     * thread that took it from the free list, then the aio callback. */
+     * thread that took it from the free list, then the aio callback. An
+     * idle slot's batch is empty but keeps its memory. */
     slot_state state;
-    nng_msg *batch; /* the master copy; each attempt sends a duplicate */
+    fr_buf batch; /* the batch's bytes; each attempt sends a copy */
 } data_slot;
 
 struct fr_data_sender {
@@ -114,7 +129,14 @@ struct fr_data_sender {
     bool cv_init;
     int *free_slots; /* stack of idle slot indexes, under mu */
     int nfree;
-    int callers; /* threads inside fr_data_send / fr_data_flush, under mu */
+    /* Batches waiting for a slot (a ring, under mu); never waiting while a
+     * slot is idle. Entries outside the ring are empty buffers. */
+    fr_buf *queue;
+    int queue_cap;
+    int queue_head;
+    int queue_len;
+    fr_buf spare; /* fr_data_send's copy buffer between calls, under mu */
+    int callers;  /* threads inside fr_data_send / fr_data_flush, under mu */
     atomic_bool closing;
 
     atomic_uint_fast64_t sent;
@@ -167,17 +189,47 @@ static ack_kind ack_parse(const void *data, size_t len, fr_error *err)
     return kind;
 }
 
+/* Empties b for reuse, keeping its memory unless that is unusually big. */
+static void buf_recycle(fr_buf *b)
+{
+    if (b->cap > DATA_KEEP_BYTES) {
+        fr_buf_free(b);
+    } else {
+        fr_buf_reset(b);
+    }
+}
+
+static void buf_swap(fr_buf *a, fr_buf *b)
+{
+    fr_buf t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void slot_attempt(data_slot *sl);
+
+/* The slot's batch is done with: the slot sends the next queued batch, or
+ * goes idle. */
 static void slot_release(data_slot *sl)
 {
     fr_data_sender *s = sl->s;
-    msg_drop(sl->batch);
-    sl->batch = NULL;
+    buf_recycle(&sl->batch);
     sl->state = SLOT_IDLE;
     pthread_mutex_lock(&s->mu);
-    s->free_slots[s->nfree++] = (int)(sl - s->slots);
     atomic_fetch_sub(&s->inflight, 1);
+    bool next = s->queue_len > 0 && !atomic_load(&s->closing);
+    if (next) {
+        buf_swap(&sl->batch, &s->queue[s->queue_head]);
+        s->queue_head = (s->queue_head + 1) % s->queue_cap;
+        s->queue_len--;
+    } else {
+        s->free_slots[s->nfree++] = (int)(sl - s->slots);
+    }
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    if (next) {
+        slot_attempt(sl);
+    }
 }
 
 static void slot_backoff(data_slot *sl, int ms)
@@ -195,9 +247,12 @@ static void slot_backoff(data_slot *sl, int ms)
 static void slot_attempt(data_slot *sl)
 {
     nng_msg *m;
-    if (nng_msg_dup(&m, sl->batch) != 0) {
+    if (nng_msg_alloc(&m, sl->batch.len) != 0) {
         slot_backoff(sl, sl->s->busy_retry_ms);
         return;
+    }
+    if (sl->batch.len > 0) {
+        memcpy(nng_msg_body(m), sl->batch.data, sl->batch.len);
     }
     sl->state = SLOT_SENDING;
     nng_aio_set_msg(sl->aio, m);
@@ -304,6 +359,9 @@ static fr_data_sender_opts sender_opts_resolve(const fr_data_sender_opts *o)
     if (r.busy_retry_ms <= 0) {
         r.busy_retry_ms = DATA_DEFAULT_BUSY_RETRY_MS;
     }
+    if (r.queue < 0) {
+        r.queue = 0;
+    }
     return r;
 }
 
@@ -312,7 +370,7 @@ int fr_data_sender_open(fr_data_sender **out, const char *const *urls, size_t nu
 {
     *out = NULL;
     fr_data_sender_opts o = sender_opts_resolve(opts);
-    if (urls == NULL || nurls == 0 || o.window > DATA_MAX_WINDOW) {
+    if (urls == NULL || nurls == 0 || o.window > DATA_MAX_WINDOW || o.queue > DATA_MAX_WINDOW) {
         return FR_EINVAL;
     }
     fr_data_sender *s = calloc(1, sizeof(*s));
@@ -322,10 +380,12 @@ int fr_data_sender_open(fr_data_sender **out, const char *const *urls, size_t nu
     s->window = o.window;
     s->resend_ms = o.resend_ms;
     s->busy_retry_ms = o.busy_retry_ms;
+    s->queue_cap = o.queue;
     int rv = FR_ENOMEM;
     if ((s->name = strdup(urls[0])) == NULL ||
         (s->slots = calloc((size_t)o.window, sizeof(*s->slots))) == NULL ||
-        (s->free_slots = calloc((size_t)o.window, sizeof(int))) == NULL) {
+        (s->free_slots = calloc((size_t)o.window, sizeof(int))) == NULL ||
+        (o.queue > 0 && (s->queue = calloc((size_t)o.queue, sizeof(*s->queue))) == NULL)) {
         goto fail;
     }
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
@@ -373,8 +433,8 @@ int fr_data_sender_open(fr_data_sender **out, const char *const *urls, size_t nu
             goto fail;
         }
     }
-    fr_debug("data", "%s: sender up (%zu url(s), window %d, resend %d ms)", s->name, nurls,
-             s->window, s->resend_ms);
+    fr_debug("data", "%s: sender up (%zu url(s), window %d, queue %d, resend %d ms)", s->name,
+             nurls, s->window, s->queue_cap, s->resend_ms);
     *out = s;
     return 0;
 
@@ -401,14 +461,14 @@ static bool sender_wait(fr_data_sender *s, bool (*done)(const fr_data_sender *),
     return done(s);
 }
 
-static bool slot_free(const fr_data_sender *s)
+static bool has_room(const fr_data_sender *s)
 {
-    return s->nfree > 0;
+    return s->nfree > 0 || s->queue_len < s->queue_cap;
 }
 
 static bool all_free(const fr_data_sender *s)
 {
-    return s->nfree == s->window;
+    return s->nfree == s->window && s->queue_len == 0;
 }
 
 /* Callers inside fr_data_send / fr_data_flush; close waits for them. */
@@ -419,6 +479,47 @@ static void caller_leave(fr_data_sender *s)
     }
 }
 
+/* Hands the batch in buf to an idle slot, or to the queue, waiting up to
+ * timeout_ms for room; on 0 buf gets an empty buffer back. Called and
+ * returns with s->mu held, the caller counted in s->callers. */
+static int sender_submit(fr_data_sender *s, fr_buf *buf, int timeout_ms)
+{
+    if (!sender_wait(s, has_room, timeout_ms) || atomic_load(&s->closing)) {
+        return atomic_load(&s->closing) ? FR_ECLOSED : FR_EBUSY;
+    }
+    atomic_fetch_add(&s->sent, 1);
+    atomic_fetch_add(&s->inflight, 1);
+    if (s->nfree == 0) {
+        /* Every slot is busy: the first to free up sends it. */
+        int tail = (s->queue_head + s->queue_len) % s->queue_cap;
+        buf_swap(buf, &s->queue[tail]);
+        s->queue_len++;
+        return 0;
+    }
+    data_slot *sl = &s->slots[s->free_slots[--s->nfree]];
+    buf_swap(buf, &sl->batch);
+    pthread_mutex_unlock(&s->mu);
+    slot_attempt(sl);
+    pthread_mutex_lock(&s->mu);
+    return 0;
+}
+
+int fr_data_send_buf(fr_data_sender *s, fr_buf *buf, int timeout_ms)
+{
+    if (s == NULL || buf == NULL || (buf->data == NULL && buf->len > 0)) {
+        return FR_EINVAL;
+    }
+    if (buf->len > FR_MAX_MESSAGE) {
+        return FR_ETOOBIG;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->callers++;
+    int rv = sender_submit(s, buf, timeout_ms);
+    caller_leave(s);
+    pthread_mutex_unlock(&s->mu);
+    return rv;
+}
+
 int fr_data_send(fr_data_sender *s, const void *data, size_t len, int timeout_ms)
 {
     if (s == NULL || (data == NULL && len > 0)) {
@@ -427,35 +528,22 @@ int fr_data_send(fr_data_sender *s, const void *data, size_t len, int timeout_ms
     if (len > FR_MAX_MESSAGE) {
         return FR_ETOOBIG;
     }
-    nng_msg *batch;
-    if (nng_msg_alloc(&batch, len) != 0) {
-        return FR_ENOMEM;
-    }
-    if (len > 0) {
-        memcpy(nng_msg_body(batch), data, len);
-    }
+    /* The bytes are copied into a buffer the sender keeps between calls,
+     * then handed over as by fr_data_send_buf. */
     pthread_mutex_lock(&s->mu);
     s->callers++;
-    bool got = sender_wait(s, slot_free, timeout_ms) && !atomic_load(&s->closing);
-    if (!got) {
-        int rv = atomic_load(&s->closing) ? FR_ECLOSED : FR_EBUSY;
-        caller_leave(s);
-        pthread_mutex_unlock(&s->mu);
-        nng_msg_free(batch);
-        return rv;
-    }
-    data_slot *sl = &s->slots[s->free_slots[--s->nfree]];
-    atomic_fetch_add(&s->inflight, 1);
-    atomic_fetch_add(&s->sent, 1);
+    fr_buf b = s->spare;
+    s->spare = (fr_buf)FR_BUF_INIT;
     pthread_mutex_unlock(&s->mu);
-
-    sl->batch = batch;
-    slot_attempt(sl);
-
+    int copied = fr_buf_append(&b, data, len);
     pthread_mutex_lock(&s->mu);
+    int rv = copied == 0 ? sender_submit(s, &b, timeout_ms) : FR_ENOMEM;
+    buf_recycle(&b);
+    buf_swap(&b, &s->spare); /* b: whatever another caller left there */
     caller_leave(s);
     pthread_mutex_unlock(&s->mu);
-    return 0;
+    fr_buf_free(&b);
+    return rv;
 }
 
 int fr_data_flush(fr_data_sender *s, int timeout_ms)
@@ -508,15 +596,19 @@ void fr_data_sender_close(fr_data_sender *s)
     if (s->sock_open) {
         nng_close(s->sock);
     }
-    int abandoned = 0;
+    int abandoned = s->queue_len;
+    for (int i = 0; s->queue != NULL && i < s->queue_cap; i++) {
+        fr_buf_free(&s->queue[i]);
+    }
+    fr_buf_free(&s->spare);
     for (int i = 0; i < s->nslots; i++) {
         data_slot *sl = &s->slots[i];
         msg_drop(nng_aio_get_msg(sl->aio));
         nng_aio_set_msg(sl->aio, NULL);
-        if (sl->batch != NULL) {
+        if (sl->state != SLOT_IDLE) {
             abandoned++;
-            msg_drop(sl->batch);
         }
+        fr_buf_free(&sl->batch);
         nng_aio_free(sl->aio);
     }
     if (abandoned > 0) {
@@ -530,6 +622,7 @@ void fr_data_sender_close(fr_data_sender *s)
     }
     free(s->slots);
     free(s->free_slots);
+    free(s->queue);
     free(s->name);
     free(s);
 }

@@ -4,11 +4,28 @@
  * path, where every metric crosses each stage once. */
 #include "fresco/metric.h"
 
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FR_ASAN 1
+#endif
+#endif
+#ifdef FR_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n)   ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 #define LIKELY(x)   __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -35,14 +52,84 @@ struct fr_arena {
     uint32_t last_tag_cap;
 };
 
+/* A stream of decodes allocates and frees the same few large chunks over
+ * and over. Handed back to malloc, they soon go back to the kernel and are
+ * faulted in again, page by page, for the next batch: freed chunks are
+ * kept in a small process-wide pool instead, bounded in count and bytes.
+ * Under AddressSanitizer a pooled chunk is poisoned, so a use of a batch
+ * after fr_batch_destroy is still reported. */
+#define POOL_MAX_CHUNKS 32
+#define POOL_MAX_BYTES  (32u * 1024u * 1024u)
+#define POOL_MAX_CHUNK  (8u * 1024u * 1024u)
+/* A pooled chunk serves requests down to 1/POOL_MAX_WASTE of its size. */
+#define POOL_MAX_WASTE 8
+/* Fresh chunks over this are rounded up to a multiple of it, so that the
+ * next batch of about the same size finds the same chunks in the pool. */
+#define POOL_GRAIN (64u * 1024u)
+
+static struct {
+    pthread_mutex_t mu;
+    arena_chunk *chunk[POOL_MAX_CHUNKS]; /* oldest first */
+    int n;
+    size_t bytes;
+} chunk_pool = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* The smallest pooled chunk of at least cap bytes (the most recently
+ * pooled among equals, as the likeliest to be cached), or NULL. */
+static arena_chunk *pool_take(size_t cap)
+{
+    arena_chunk *c = NULL;
+    pthread_mutex_lock(&chunk_pool.mu);
+    int best = -1;
+    for (int i = chunk_pool.n - 1; i >= 0; i--) {
+        size_t have = chunk_pool.chunk[i]->cap;
+        if (have >= cap && have / POOL_MAX_WASTE <= cap &&
+            (best < 0 || have < chunk_pool.chunk[best]->cap)) {
+            best = i;
+        }
+    }
+    if (best >= 0) {
+        c = chunk_pool.chunk[best];
+        memmove(&chunk_pool.chunk[best], &chunk_pool.chunk[best + 1],
+                (size_t)(chunk_pool.n - best - 1) * sizeof(c));
+        chunk_pool.n--;
+        chunk_pool.bytes -= c->cap;
+        UNPOISON(c->data, c->cap);
+    }
+    pthread_mutex_unlock(&chunk_pool.mu);
+    return c;
+}
+
+/* Pools c, or frees it when the pool is full. */
+static void pool_give(arena_chunk *c)
+{
+    if (c->cap <= POOL_MAX_CHUNK) {
+        pthread_mutex_lock(&chunk_pool.mu);
+        if (chunk_pool.n < POOL_MAX_CHUNKS && chunk_pool.bytes + c->cap <= POOL_MAX_BYTES) {
+            POISON(c->data, c->cap);
+            chunk_pool.chunk[chunk_pool.n++] = c;
+            chunk_pool.bytes += c->cap;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&chunk_pool.mu);
+    }
+    free(c);
+}
+
 static arena_chunk *arena_chunk_new(size_t cap)
 {
-    arena_chunk *c = malloc(sizeof(*c) + cap);
-    if (c != NULL) {
-        c->next = NULL;
+    arena_chunk *c = pool_take(cap);
+    if (c == NULL) {
+        if (cap > POOL_GRAIN && cap <= POOL_MAX_CHUNK) {
+            cap = (cap + POOL_GRAIN - 1) / POOL_GRAIN * POOL_GRAIN;
+        }
+        if ((c = malloc(sizeof(*c) + cap)) == NULL) {
+            return NULL;
+        }
         c->cap = cap;
-        c->used = 0;
     }
+    c->next = NULL;
+    c->used = 0;
     return c;
 }
 
@@ -123,7 +210,7 @@ static void arena_free(fr_arena *a)
     arena_chunk *c = a->head;
     while (c != NULL) {
         arena_chunk *next = c->next;
-        free(c);
+        pool_give(c);
         c = next;
     }
     free(a);
@@ -144,6 +231,21 @@ static inline char *arena_strndup(fr_arena *a, const void *s, size_t n)
 static inline char *arena_strdup(fr_arena *a, const char *s)
 {
     return arena_strndup(a, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+}
+
+/* A string length for the model. One that does not fit is stored as
+ * UINT32_MAX, which the encoder refuses like any string over the limits. */
+static inline uint32_t len32(size_t n)
+{
+    return n <= UINT32_MAX ? (uint32_t)n : UINT32_MAX;
+}
+
+/* arena_strdup that also gives the length, for the model's length fields. */
+static inline char *arena_strdup_len(fr_arena *a, const char *s, uint32_t *len)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    *len = len32(n);
+    return arena_strndup(a, s != NULL ? s : "", n);
 }
 
 /* ---- the model ---- */
@@ -195,7 +297,9 @@ void fr_batch_destroy(fr_batch *b)
         return;
     }
     arena_free(b->arena);
-    free(b->metrics);
+    if (b->cap_metrics != 0) {
+        free(b->metrics);
+    }
     free(b->tags);
     free(b);
 }
@@ -251,34 +355,39 @@ int fr_batch_add_tag(fr_batch *b, const char *key, const char *value)
         b->tags = t;
         b->cap_tags = cap;
     }
-    const char *k = arena_strdup(b->arena, key);
-    const char *v = arena_strdup(b->arena, value);
-    if (k == NULL || v == NULL) {
+    fr_tag *t = &b->tags[b->ntags];
+    t->key = arena_strdup_len(b->arena, key, &t->key_len);
+    t->value = arena_strdup_len(b->arena, value, &t->value_len);
+    if (t->key == NULL || t->value == NULL) {
         return FR_ENOMEM;
     }
-    b->tags[b->ntags].key = k;
-    b->tags[b->ntags].value = v;
     b->ntags++;
     return 0;
 }
 
 fr_metric *fr_batch_add(fr_batch *b, const char *ns, int64_t ts, fr_value value, const char *unit)
 {
-    if (b->nmetrics == b->cap_metrics) {
-        if (b->cap_metrics >= UINT32_MAX / 2) {
+    if (b->nmetrics >= b->cap_metrics) {
+        if (b->nmetrics >= UINT32_MAX / 2) {
             return NULL;
         }
-        uint32_t cap = b->cap_metrics ? b->cap_metrics * 2 : 16;
-        fr_metric *m = realloc(b->metrics, (size_t)cap * sizeof(*m));
+        uint32_t cap = b->nmetrics ? b->nmetrics * 2 : 16;
+        /* With cap_metrics 0 the array, if any, is a decoder's in the arena:
+         * moved to the heap on the first append. */
+        fr_metric *old = b->cap_metrics != 0 ? b->metrics : NULL;
+        fr_metric *m = realloc(old, (size_t)cap * sizeof(*m));
         if (m == NULL) {
             return NULL;
+        }
+        if (old == NULL && b->nmetrics > 0) {
+            memcpy(m, b->metrics, (size_t)b->nmetrics * sizeof(*m));
         }
         b->metrics = m;
         b->cap_metrics = cap;
     }
     fr_metric *m = &b->metrics[b->nmetrics];
-    m->ns = arena_strdup(b->arena, ns);
-    m->unit = arena_strdup(b->arena, unit);
+    m->ns = arena_strdup_len(b->arena, ns, &m->ns_len);
+    m->unit = arena_strdup_len(b->arena, unit, &m->unit_len);
     if (m->ns == NULL || m->unit == NULL) {
         return NULL;
     }
@@ -323,13 +432,12 @@ int fr_batch_metric_tag(fr_batch *b, fr_metric *m, const char *key, const char *
         m->tags = t;
         a->last_tag_cap = cap;
     }
-    const char *k = arena_strdup(a, key);
-    const char *v = arena_strdup(a, value);
-    if (k == NULL || v == NULL) {
+    fr_tag *t = &m->tags[m->ntags];
+    t->key = arena_strdup_len(a, key, &t->key_len);
+    t->value = arena_strdup_len(a, value, &t->value_len);
+    if (t->key == NULL || t->value == NULL) {
         return FR_ENOMEM;
     }
-    m->tags[m->ntags].key = k;
-    m->tags[m->ntags].value = v;
     m->ntags++;
     return 0;
 }
@@ -496,7 +604,44 @@ static inline uint8_t *put_double(uint8_t *p, double d)
     return put_be64(p, bits);
 }
 
-static inline uint8_t *put_str(uint8_t *p, const char *s, size_t n)
+/* Copies n bytes between buffers that do not overlap. Most strings in a
+ * batch are short, where a few overlapping moves of fixed size (each range
+ * covered from its start and from its end) beat a call into libc. */
+HOT_INLINE void copy_short(void *dst, const void *src, size_t n)
+{
+    uint8_t *d = dst;
+    const uint8_t *s = src;
+    if (n >= 16) {
+        if (n > 64) {
+            memcpy(d, s, n);
+        } else if (n > 32) {
+            memcpy(d, s, 32);
+            memcpy(d + n - 32, s + n - 32, 32);
+        } else {
+            memcpy(d, s, 16);
+            memcpy(d + n - 16, s + n - 16, 16);
+        }
+    } else if (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, s, 8);
+        memcpy(&y, s + n - 8, 8);
+        memcpy(d, &x, 8);
+        memcpy(d + n - 8, &y, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else if (n > 0) {
+        uint8_t x = s[0], y = s[n / 2], z = s[n - 1];
+        d[0] = x;
+        d[n / 2] = y;
+        d[n - 1] = z;
+    }
+}
+
+HOT_INLINE uint8_t *put_str(uint8_t *p, const char *s, size_t n)
 {
     if (n < 32) {
         *p++ = (uint8_t)(0xa0 | n);
@@ -510,7 +655,7 @@ static inline uint8_t *put_str(uint8_t *p, const char *s, size_t n)
         *p++ = 0xdb;
         p = put_be32(p, (uint32_t)n);
     }
-    memcpy(p, s, n);
+    copy_short(p, s, n);
     return p + n;
 }
 
@@ -542,6 +687,16 @@ HOT_INLINE int room_for(fr_buf *out, size_t n)
     return fr_buf_reserve(out, n);
 }
 
+/* The length of a string of the model: the stored one, or, when that is 0
+ * and the string is not empty, its measure (see "Lengths" in metric.h). */
+HOT_INLINE size_t model_len(const char *s, uint32_t len)
+{
+    if (LIKELY(len != 0) || s[0] == '\0') {
+        return len;
+    }
+    return strlen(s);
+}
+
 static int write_tags(fr_buf *out, const fr_tag *tags, uint32_t n)
 {
     if (n > FR_MAX_TAGS) {
@@ -552,8 +707,8 @@ static int write_tags(fr_buf *out, const fr_tag *tags, uint32_t n)
     }
     out->len = (size_t)(put_map(out->data + out->len, n) - out->data);
     for (uint32_t i = 0; i < n; i++) {
-        size_t kl = strlen(tags[i].key);
-        size_t vl = strlen(tags[i].value);
+        size_t kl = model_len(tags[i].key, tags[i].key_len);
+        size_t vl = model_len(tags[i].value, tags[i].value_len);
         if (kl > FR_MAX_STRING || vl > FR_MAX_STRING) {
             return FR_EINVAL;
         }
@@ -568,21 +723,34 @@ static int write_tags(fr_buf *out, const fr_tag *tags, uint32_t n)
     return 0;
 }
 
+/* One metric: its whole size is known from the model's lengths, so room is
+ * made once and the writers run unchecked. */
 static int encode_metric(const fr_metric *m, fr_buf *out)
 {
-    size_t nsl = strlen(m->ns);
-    size_t ul = strlen(m->unit);
-    if (nsl > FR_MAX_NAMESPACE || ul > FR_MAX_STRING) {
+    size_t nsl = model_len(m->ns, m->ns_len);
+    size_t ul = model_len(m->unit, m->unit_len);
+    if (nsl > FR_MAX_NAMESPACE || ul > FR_MAX_STRING || m->ntags > FR_MAX_TAGS) {
         return FR_EINVAL;
     }
-    size_t room = 1 + MP_STR_HDR_MAX + nsl + MP_INT_MAX + 1 + MP_INT_MAX + MP_STR_HDR_MAX + ul;
+    /* array header, ns, ts, type, value (or its string header), unit, map
+     * header */
+    size_t room = 1 + MP_STR_HDR_MAX + nsl + MP_INT_MAX + 1 + MP_INT_MAX + MP_STR_HDR_MAX + ul + 3;
     if (m->value.type == FR_VAL_STRING) {
         if (m->value.v.s.len > FR_MAX_STRING) {
             return FR_EINVAL;
         }
-        room += MP_STR_HDR_MAX + m->value.v.s.len;
+        room += m->value.v.s.len;
     } else if ((unsigned)m->value.type > FR_VAL_STRING) {
         return FR_EINVAL;
+    }
+    const fr_tag *t = m->tags;
+    for (uint32_t i = 0; i < m->ntags; i++) {
+        size_t kl = model_len(t[i].key, t[i].key_len);
+        size_t vl = model_len(t[i].value, t[i].value_len);
+        if (kl > FR_MAX_STRING || vl > FR_MAX_STRING) {
+            return FR_EINVAL;
+        }
+        room += 2 * MP_STR_HDR_MAX + kl + vl;
     }
     if (room_for(out, room) != 0) {
         return FR_ENOMEM;
@@ -610,15 +778,13 @@ static int encode_metric(const fr_metric *m, fr_buf *out)
         break;
     }
     p = put_str(p, m->unit, ul);
-    out->len = (size_t)(p - out->data);
-    if (LIKELY(m->ntags == 0)) {
-        if (room_for(out, 1) != 0) {
-            return FR_ENOMEM;
-        }
-        out->data[out->len++] = 0x80;
-        return 0;
+    p = put_map(p, m->ntags);
+    for (uint32_t i = 0; i < m->ntags; i++) {
+        p = put_str(p, t[i].key, model_len(t[i].key, t[i].key_len));
+        p = put_str(p, t[i].value, model_len(t[i].value, t[i].value_len));
     }
-    return write_tags(out, m->tags, m->ntags);
+    out->len = (size_t)(p - out->data);
+    return 0;
 }
 
 int fr_batch_encode(const fr_batch *b, fr_buf *out)
@@ -675,6 +841,11 @@ typedef struct batch_dec {
     const uint8_t *p;
     const uint8_t *end;
     fr_arena *arena;
+    /* Where decoded strings go, NUL added: a string of n bytes takes n + 1
+     * there and at least as many in the input (its header is one byte or
+     * more), so an area as long as the input holds them all. */
+    char *str;
+    char *str_end;
     fr_error *err;
     const char *field; /* envelope key being read, NULL at the top */
     int64_t mi;        /* metric index, or -1 */
@@ -830,43 +1001,113 @@ HOT_INLINE int rd_str(batch_dec *d, const uint8_t **s, uint32_t *n, uint32_t max
     return 0;
 }
 
+/* Non-zero when a byte of x is zero. */
+#define HAS_ZERO64(x) (((x)-0x0101010101010101ull) & ~(x)&0x8080808080808080ull)
+#define HAS_ZERO32(x) (((x)-0x01010101u) & ~(x)&0x80808080u)
+
 /* Copies n bytes and tells whether any was NUL. Most strings in a batch
- * are short, where a word-at-a-time loop beats two calls into libc. */
+ * are short: words at a time, the last one overlapping the one before, as
+ * in copy_short, beat two calls into libc. */
 HOT_INLINE bool copy_has_nul(char *dst, const uint8_t *src, size_t n)
 {
     if (n > 64) {
         memcpy(dst, src, n);
         return memchr(src, 0, n) != NULL;
     }
-    const uint64_t ones = 0x0101010101010101ull;
-    const uint64_t highs = 0x8080808080808080ull;
-    uint64_t seen = 0;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x;
-        memcpy(&x, src + i, 8);
-        memcpy(dst + i, &x, 8);
-        seen |= (x - ones) & ~x & highs;
+    if (n >= 8) {
+        uint64_t seen = 0, x;
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, src + i, 8);
+            memcpy(dst + i, &x, 8);
+            seen |= HAS_ZERO64(x);
+        }
+        memcpy(&x, src + n - 8, 8);
+        memcpy(dst + n - 8, &x, 8);
+        return (seen | HAS_ZERO64(x)) != 0;
     }
-    uint8_t tail = 1;
-    for (; i < n; i++) {
-        dst[i] = (char)src[i];
-        tail &= src[i] != 0;
+    if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, src, 4);
+        memcpy(&y, src + n - 4, 4);
+        memcpy(dst, &x, 4);
+        memcpy(dst + n - 4, &y, 4);
+        return (HAS_ZERO32(x) | HAS_ZERO32(y)) != 0;
     }
-    return seen != 0 || tail == 0;
+    if (n > 0) {
+        uint8_t x = src[0], y = src[n / 2], z = src[n - 1];
+        dst[0] = (char)x;
+        dst[n / 2] = (char)y;
+        dst[n - 1] = (char)z;
+        return x == 0 || y == 0 || z == 0;
+    }
+    return false;
 }
 
-/* Reads a string for a field that has no length of its own in the model:
- * refuses NUL bytes, which would cut it short. */
+/* For a string of n <= 16 bytes read as two little-endian words: the bits
+ * of the bytes past its end, set so that they never look like a NUL. */
+#define PAST_LO(n) ((n) >= 8 ? 0 : ~0ull << (8 * ((n)&7)))
+#define PAST_HI(n) ((n) >= 16 ? 0 : (n) <= 8 ? ~0ull : ~0ull << (8 * (((n)-8) & 7)))
+static const uint64_t past_lo[17] = {
+    PAST_LO(0),  PAST_LO(1),  PAST_LO(2),  PAST_LO(3),  PAST_LO(4),  PAST_LO(5),
+    PAST_LO(6),  PAST_LO(7),  PAST_LO(8),  PAST_LO(9),  PAST_LO(10), PAST_LO(11),
+    PAST_LO(12), PAST_LO(13), PAST_LO(14), PAST_LO(15), PAST_LO(16),
+};
+static const uint64_t past_hi[17] = {
+    PAST_HI(0),  PAST_HI(1),  PAST_HI(2),  PAST_HI(3),  PAST_HI(4),  PAST_HI(5),
+    PAST_HI(6),  PAST_HI(7),  PAST_HI(8),  PAST_HI(9),  PAST_HI(10), PAST_HI(11),
+    PAST_HI(12), PAST_HI(13), PAST_HI(14), PAST_HI(15), PAST_HI(16),
+};
+
+/* Room for a decoded string of n bytes and its NUL. NULL cannot happen
+ * (see batch_dec.str), but is checked all the same. */
+HOT_INLINE char *str_take(batch_dec *d, uint32_t n)
+{
+    if (UNLIKELY((size_t)(d->str_end - d->str) <= n)) {
+        return NULL;
+    }
+    char *c = d->str;
+    d->str += (size_t)n + 1;
+    return c;
+}
+
+/* Reads one of the model's NUL-terminated strings (all but string values):
+ * refuses NUL bytes inside, which would cut it short. */
 HOT_INLINE int rd_cstr(batch_dec *d, const char **out, uint32_t *len, uint32_t max)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Most such strings are fixstrs of 16 bytes or less (keys, units, tag
+     * values): with more than 16 bytes of input left they move as two
+     * words, the bytes past the string masked out of the NUL test. There is
+     * room for the words in the strings' area, which has more bytes left
+     * than the input (see batch_dec.str); the next strings overwrite what
+     * was copied past this one. */
+    _Static_assert(FR_MAX_NAMESPACE >= 16 && FR_MAX_STRING >= 16, "fast path within limits");
+    if (LIKELY(dec_left(d) > 16 && (uint8_t)(*d->p - 0xa0) <= 16)) {
+        uint32_t n = *d->p & 0x1f;
+        uint64_t x, y;
+        memcpy(&x, d->p + 1, 8);
+        memcpy(&y, d->p + 9, 8);
+        char *c = d->str;
+        memcpy(c, &x, 8);
+        memcpy(c + 8, &y, 8);
+        if (UNLIKELY((HAS_ZERO64(x | past_lo[n]) | HAS_ZERO64(y | past_hi[n])) != 0)) {
+            return dec_fail(d, FR_EINVAL, "a NUL byte inside the string");
+        }
+        c[n] = '\0';
+        d->p += 1 + n;
+        d->str += n + 1;
+        *out = c;
+        *len = n;
+        return 0;
+    }
+#endif
     const uint8_t *s = NULL;
     uint32_t n = 0;
     int rv = rd_str(d, &s, &n, max);
     if (UNLIKELY(rv != 0)) {
         return rv;
     }
-    char *c = arena_alloc(d->arena, (size_t)n + 1, 1);
+    char *c = str_take(d, n);
     if (UNLIKELY(c == NULL)) {
         return dec_fail(d, FR_ENOMEM, "out of memory");
     }
@@ -922,7 +1163,7 @@ HOT_INLINE int rd_int(batch_dec *d, bool *neg, uint64_t *u)
     return 0;
 }
 
-static inline int rd_uint(batch_dec *d, uint64_t *u)
+HOT_INLINE int rd_uint(batch_dec *d, uint64_t *u)
 {
     bool neg = false;
     int rv = rd_int(d, &neg, u);
@@ -932,7 +1173,7 @@ static inline int rd_uint(batch_dec *d, uint64_t *u)
     return rv;
 }
 
-static inline int rd_i64(batch_dec *d, int64_t *x)
+HOT_INLINE int rd_i64(batch_dec *d, int64_t *x)
 {
     bool neg = false;
     uint64_t u = 0;
@@ -981,44 +1222,58 @@ static inline int check_claim(batch_dec *d, uint32_t n, size_t min_size, const c
     return 0;
 }
 
-static uint32_t str_hash(const char *s)
+static uint32_t str_hash(const char *s, uint32_t n)
 {
     uint32_t h = 2166136261u;
-    for (; *s != '\0'; s++) {
-        h = (h ^ (unsigned char)*s) * 16777619u;
+    for (uint32_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
     }
     return h;
 }
 
-#define TAGS_SCAN_MAX 12
-
-/* Index of the first key that repeats an earlier one, or -1. klen holds
- * the key lengths when n <= TAGS_SCAN_MAX. */
-static int tags_find_dup(const fr_tag *t, const uint32_t *klen, uint32_t n)
+static inline bool tag_keys_equal(const fr_tag *a, const fr_tag *b)
 {
-    if (n <= TAGS_SCAN_MAX) {
-        for (uint32_t i = 1; i < n; i++) {
-            for (uint32_t j = 0; j < i; j++) {
-                if (klen[i] == klen[j] && memcmp(t[i].key, t[j].key, klen[i]) == 0) {
-                    return (int)i;
-                }
-            }
-        }
-        return -1;
-    }
-    /* Open addressing, at most half full since n <= FR_MAX_TAGS. */
+    /* Keys of the same length mostly differ in their first byte (the NUL
+     * of an empty key included): test it before calling memcmp. */
+    return a->key_len == b->key_len && a->key[0] == b->key[0] &&
+           memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+/* tags_find_dup for many tags: open addressing, at most half full since
+ * n <= FR_MAX_TAGS. */
+static int tags_find_dup_hashed(const fr_tag *t, uint32_t n)
+{
     uint16_t slot[2 * FR_MAX_TAGS];
     const uint32_t mask = 2 * FR_MAX_TAGS - 1;
     memset(slot, 0, sizeof(slot));
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t h = str_hash(t[i].key) & mask;
+        uint32_t h = str_hash(t[i].key, t[i].key_len) & mask;
         while (slot[h] != 0) {
-            if (strcmp(t[slot[h] - 1].key, t[i].key) == 0) {
+            if (tag_keys_equal(&t[slot[h] - 1], &t[i])) {
                 return (int)i;
             }
             h = (h + 1) & mask;
         }
         slot[h] = (uint16_t)(i + 1);
+    }
+    return -1;
+}
+
+#define TAGS_SCAN_MAX 12
+
+/* Index of the first key that repeats an earlier one, or -1. The decoder
+ * has set every key_len. */
+static inline int tags_find_dup(const fr_tag *t, uint32_t n)
+{
+    if (n > TAGS_SCAN_MAX) {
+        return tags_find_dup_hashed(t, n);
+    }
+    for (uint32_t i = 1; i < n; i++) {
+        for (uint32_t j = 0; j < i; j++) {
+            if (tag_keys_equal(&t[i], &t[j])) {
+                return (int)i;
+            }
+        }
     }
     return -1;
 }
@@ -1045,23 +1300,18 @@ static int rd_tags(batch_dec *d, fr_tag **out, uint32_t *nout)
     if (t == NULL) {
         return dec_fail(d, FR_ENOMEM, "out of memory");
     }
-    uint32_t klen[TAGS_SCAN_MAX];
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t kl = 0, vl = 0;
         d->tkey = NULL;
-        if ((rv = rd_cstr(d, &t[i].key, &kl, FR_MAX_STRING)) != 0) {
+        if (UNLIKELY((rv = rd_cstr(d, &t[i].key, &t[i].key_len, FR_MAX_STRING)) != 0)) {
             return rv;
         }
-        if (i < TAGS_SCAN_MAX) {
-            klen[i] = kl;
-        }
         d->tkey = t[i].key;
-        if ((rv = rd_cstr(d, &t[i].value, &vl, FR_MAX_STRING)) != 0) {
+        if (UNLIKELY((rv = rd_cstr(d, &t[i].value, &t[i].value_len, FR_MAX_STRING)) != 0)) {
             return rv;
         }
     }
     d->tkey = NULL;
-    int dup = tags_find_dup(t, klen, n);
+    int dup = tags_find_dup(t, n);
     if (dup >= 0) {
         d->tkey = t[dup].key;
         return dec_fail(d, FR_EDUP, "tag key given twice");
@@ -1118,10 +1368,12 @@ static int rd_value(batch_dec *d, fr_value *v)
         if (rv != 0) {
             return rv;
         }
-        char *c = arena_strndup(d->arena, s, n);
+        char *c = str_take(d, n);
         if (c == NULL) {
             return dec_fail(d, FR_ENOMEM, "out of memory");
         }
+        copy_short(c, s, n);
+        c[n] = '\0';
         v->v.s.ptr = c;
         v->v.s.len = n;
         return 0;
@@ -1153,9 +1405,8 @@ static int rd_metric(batch_dec *d, fr_metric *m)
                         "this one has %u elements",
                         n);
     }
-    uint32_t len;
     d->ei = 0;
-    if (UNLIKELY((rv = rd_cstr(d, &m->ns, &len, FR_MAX_NAMESPACE)) != 0)) {
+    if (UNLIKELY((rv = rd_cstr(d, &m->ns, &m->ns_len, FR_MAX_NAMESPACE)) != 0)) {
         return rv;
     }
     d->ei = 1;
@@ -1176,7 +1427,7 @@ static int rd_metric(batch_dec *d, fr_metric *m)
         return rv;
     }
     d->ei = 4;
-    if (UNLIKELY((rv = rd_cstr(d, &m->unit, &len, FR_MAX_STRING)) != 0)) {
+    if (UNLIKELY((rv = rd_cstr(d, &m->unit, &m->unit_len, FR_MAX_STRING)) != 0)) {
         return rv;
     }
     d->ei = 5;
@@ -1202,11 +1453,12 @@ static int rd_metrics(batch_dec *d, fr_batch *b)
     if (n == 0) {
         return 0;
     }
-    b->metrics = malloc((size_t)n * sizeof(*b->metrics));
+    /* In the arena with the rest (cap_metrics stays 0): one allocation
+     * less per batch, and fr_batch_add moves it out if it must grow. */
+    b->metrics = arena_alloc(d->arena, (size_t)n * sizeof(*b->metrics), alignof(fr_metric));
     if (b->metrics == NULL) {
         return dec_fail(d, FR_ENOMEM, "out of memory");
     }
-    b->cap_metrics = n;
     for (uint32_t i = 0; i < n; i++) {
         d->mi = i;
         if (UNLIKELY((rv = rd_metric(d, &b->metrics[i])) != 0)) {
@@ -1381,8 +1633,13 @@ int fr_batch_decode(const void *data, size_t len, fr_batch **out, fr_error *err)
         return fr_error_set(err, FR_ETOOBIG, "", "a batch of %zu bytes is over the limit of %u",
                             len, FR_MAX_MESSAGE);
     }
+    /* The strings' area, then room for the metrics and tags arrays: about
+     * 1.5 times the input for common batches; more comes as needed. */
+    size_t arrays = len + len / 2 < ARENA_MAX_GROWTH ? len + len / 2 : ARENA_MAX_GROWTH;
     fr_batch *b = batch_alloc();
-    if (b == NULL || arena_reserve(b->arena, len + 64) != 0) {
+    char *str = NULL;
+    if (b == NULL || arena_reserve(b->arena, len + 1 + arrays + 256) != 0 ||
+        (str = arena_alloc(b->arena, len + 1, 1)) == NULL) {
         fr_batch_destroy(b);
         return fr_error_set(err, FR_ENOMEM, "", "out of memory");
     }
@@ -1390,6 +1647,8 @@ int fr_batch_decode(const void *data, size_t len, fr_batch **out, fr_error *err)
         .p = data,
         .end = (const uint8_t *)data + len,
         .arena = b->arena,
+        .str = str,
+        .str_end = str + len + 1,
         .err = err,
         .mi = -1,
         .ei = -1,

@@ -6,6 +6,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,6 +342,227 @@ static void test_builder(void **state)
     fr_batch_destroy(NULL);
 }
 
+/* Asserts every length of b's model equals its string's. */
+static void assert_lengths(const fr_batch *b)
+{
+    for (uint32_t i = 0; i < b->nmetrics; i++) {
+        const fr_metric *m = &b->metrics[i];
+        assert_int_equal(m->ns_len, strlen(m->ns));
+        assert_int_equal(m->unit_len, strlen(m->unit));
+        for (uint32_t j = 0; j < m->ntags; j++) {
+            assert_int_equal(m->tags[j].key_len, strlen(m->tags[j].key));
+            assert_int_equal(m->tags[j].value_len, strlen(m->tags[j].value));
+        }
+    }
+    for (uint32_t j = 0; j < b->ntags; j++) {
+        assert_int_equal(b->tags[j].key_len, strlen(b->tags[j].key));
+        assert_int_equal(b->tags[j].value_len, strlen(b->tags[j].value));
+    }
+}
+
+/* Strings of every length around the encoder's and decoder's word-sized
+ * copies, each byte different, so a misplaced byte shows. */
+static void test_string_lengths(void **state)
+{
+    fr_batch *b = fr_batch_new("t", "s", 1);
+    char s1[160], s2[160];
+    for (size_t n = 0; n < 140; n++) {
+        for (size_t i = 0; i < n; i++) {
+            s1[i] = (char)('!' + (i * 7 + n) % 90);
+            s2[i] = (char)('!' + (i * 13 + n) % 90);
+        }
+        s1[n] = s2[n] = '\0';
+        fr_metric *m = fr_batch_add(b, s1, (int64_t)n, fr_val_str(s2), s2);
+        assert_non_null(m);
+        assert_fr_ok(fr_batch_metric_tag(b, m, s2, s1));
+        char k[16];
+        snprintf(k, sizeof(k), "k%zu", n);
+        assert_fr_ok(fr_batch_metric_tag(b, m, k, s2));
+    }
+    assert_fr_ok(fr_batch_add_tag(b, "dc", "eu-west-1"));
+    assert_lengths(b);
+    check_round_trip(b);
+
+    fr_buf buf = FR_BUF_INIT;
+    assert_fr_ok(fr_batch_encode(b, &buf));
+    fr_batch *d;
+    assert_fr_ok(fr_batch_decode(buf.data, buf.len, &d, NULL));
+    assert_lengths(d);
+    fr_batch_destroy(d);
+    fr_buf_free(&buf);
+    fr_batch_destroy(b);
+}
+
+/* A length of 0 means "measure it": structs filled by hand, or strings
+ * pointed elsewhere with their length cleared, encode as before. */
+static void test_unknown_lengths(void **state)
+{
+    fr_batch *b = fr_batch_new("t", "s", 1);
+    fr_metric *m = fr_batch_add(b, "/a/b", 1, fr_val_i64(1), "KiB");
+    assert_fr_ok(fr_batch_metric_tag(b, m, "host", "node-1"));
+    assert_fr_ok(fr_batch_add_tag(b, "rack", "r1"));
+    fr_buf want = FR_BUF_INIT, got = FR_BUF_INIT;
+    assert_fr_ok(fr_batch_encode(b, &want));
+
+    m->ns_len = 0;
+    m->unit_len = 0;
+    m->tags[0].key_len = 0;
+    m->tags[0].value_len = 0;
+    b->tags[0].key_len = 0;
+    b->tags[0].value_len = 0;
+    assert_fr_ok(fr_batch_encode(b, &got));
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+
+    /* Tags filled by hand, lengths left out. */
+    fr_tag tags[] = {{.key = "host", .value = "node-1"}};
+    m->tags = tags;
+    m->ns = "/a/b";
+    fr_buf_reset(&got);
+    assert_fr_ok(fr_batch_encode(b, &got));
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+
+    /* Another namespace, its length cleared; and an empty unit. */
+    m->ns = "/a/c";
+    m->unit = "";
+    fr_buf_reset(&got);
+    assert_fr_ok(fr_batch_encode(b, &got));
+    fr_batch *d;
+    assert_fr_ok(fr_batch_decode(got.data, got.len, &d, NULL));
+    assert_string_equal(d->metrics[0].ns, "/a/c");
+    assert_int_equal(d->metrics[0].ns_len, 4);
+    assert_string_equal(d->metrics[0].unit, "");
+    assert_int_equal(d->metrics[0].unit_len, 0);
+    fr_batch_destroy(d);
+
+    /* Too long is refused whether the length was stored or measured. */
+    char *big = malloc(FR_MAX_NAMESPACE + 2);
+    memset(big, 'n', FR_MAX_NAMESPACE + 1);
+    big[FR_MAX_NAMESPACE + 1] = '\0';
+    m->ns = big;
+    assert_int_equal(fr_batch_encode(b, &got), FR_EINVAL);
+    m->ns_len = FR_MAX_NAMESPACE + 1;
+    assert_int_equal(fr_batch_encode(b, &got), FR_EINVAL);
+    m->ns = "/a/b";
+    m->ns_len = 4;
+    free(big);
+
+    /* Measured lengths are not written back: the batch is const. */
+    assert_int_equal(m->unit_len, 0);
+    fr_buf_free(&want);
+    fr_buf_free(&got);
+    fr_batch_destroy(b);
+}
+
+/* A decoded batch keeps its metrics in its arena; appending moves them out,
+ * and a reset batch starts a fresh array. */
+static void test_decoded_batch_grows(void **state)
+{
+    fr_batch *b = fr_batch_new("t", "s", 1);
+    for (int i = 0; i < 40; i++) {
+        char ns[32];
+        snprintf(ns, sizeof(ns), "/m/%d", i);
+        fr_metric *m = fr_batch_add(b, ns, i, fr_val_i64(i), "u");
+        assert_fr_ok(fr_batch_metric_tag(b, m, "i", ns + 3));
+    }
+    fr_buf buf = FR_BUF_INIT;
+    assert_fr_ok(fr_batch_encode(b, &buf));
+    fr_batch *d;
+    assert_fr_ok(fr_batch_decode(buf.data, buf.len, &d, NULL));
+    for (int i = 40; i < 100; i++) {
+        char ns[32];
+        snprintf(ns, sizeof(ns), "/m/%d", i);
+        fr_metric *m = fr_batch_add(d, ns, i, fr_val_i64(i), "u");
+        assert_non_null(m);
+        assert_fr_ok(fr_batch_metric_tag(d, m, "i", ns + 3));
+        m = fr_batch_add(b, ns, i, fr_val_i64(i), "u");
+        assert_fr_ok(fr_batch_metric_tag(b, m, "i", ns + 3));
+    }
+    assert_true(fr_batch_equal(b, d));
+    check_round_trip(d);
+    fr_batch_destroy(d);
+
+    assert_fr_ok(fr_batch_decode(buf.data, buf.len, &d, NULL));
+    assert_fr_ok(fr_batch_reset(d, d->task, d->source, 2));
+    assert_non_null(fr_batch_add(d, "/x", 1, fr_val_bool(true), NULL));
+    assert_int_equal(d->nmetrics, 1);
+    assert_string_equal(d->metrics[0].ns, "/x");
+    check_round_trip(d);
+    fr_batch_destroy(d);
+    fr_buf_free(&buf);
+    fr_batch_destroy(b);
+}
+
+/* Threads decoding batches of different sizes at once, so that chunks go
+ * back and forth between the shared pool and arenas of every size. */
+typedef struct pool_job {
+    const fr_buf *wire;
+    size_t nwire;
+    const fr_batch *const *want;
+    unsigned seed;
+    int failures;
+} pool_job;
+
+static void *pool_worker(void *arg)
+{
+    pool_job *j = arg;
+    fr_batch *held[4] = {NULL};
+    for (int round = 0; round < 400; round++) {
+        j->seed = j->seed * 1103515245u + 12345u;
+        size_t k = (j->seed >> 16) % j->nwire;
+        fr_batch *d = NULL;
+        if (fr_batch_decode(j->wire[k].data, j->wire[k].len, &d, NULL) != 0 ||
+            !fr_batch_equal(d, j->want[k])) {
+            j->failures++;
+        }
+        /* Keep a few alive a while, so destroys come out of order. */
+        size_t h = (j->seed >> 8) % 4;
+        fr_batch_destroy(held[h]);
+        held[h] = d;
+    }
+    for (int h = 0; h < 4; h++) {
+        fr_batch_destroy(held[h]);
+    }
+    return NULL;
+}
+
+static void test_shared_chunk_pool(void **state)
+{
+    enum { SIZES = 5, THREADS = 4 };
+    static const uint32_t counts[SIZES] = {0, 3, 300, 3000, 30000};
+    fr_batch *want[SIZES];
+    fr_buf wire[SIZES];
+    for (int s = 0; s < SIZES; s++) {
+        want[s] = fr_batch_new("pool", "node", (uint64_t)s);
+        for (uint32_t i = 0; i < counts[s]; i++) {
+            char ns[48];
+            snprintf(ns, sizeof(ns), "/intel/pool/%u/%u", s, i);
+            fr_metric *m = fr_batch_add(want[s], ns, i, fr_val_u64(i), "B");
+            assert_fr_ok(fr_batch_metric_tag(want[s], m, "domain", ns + 12));
+        }
+        wire[s] = (fr_buf)FR_BUF_INIT;
+        assert_fr_ok(fr_batch_encode(want[s], &wire[s]));
+    }
+    pthread_t th[THREADS];
+    pool_job jobs[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        jobs[t] = (pool_job){.wire = wire,
+                             .nwire = SIZES,
+                             .want = (const fr_batch *const *)want,
+                             .seed = (unsigned)t + 1};
+        assert_int_equal(pthread_create(&th[t], NULL, pool_worker, &jobs[t]), 0);
+    }
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(jobs[t].failures, 0);
+    }
+    for (int s = 0; s < SIZES; s++) {
+        fr_buf_free(&wire[s]);
+        fr_batch_destroy(want[s]);
+    }
+}
+
 static void test_encode_refuses(void **state)
 {
     fr_buf buf = FR_BUF_INIT;
@@ -580,6 +802,54 @@ static void test_standard_message_decodes(void **state)
     fr_buf_free(&buf);
     fr_batch_destroy(b);
     msg_free(&w);
+}
+
+/* The string some tests write in place of one element. */
+static char g_str[160];
+static size_t g_len;
+
+static void pk_g_str(msgpack_packer *pk)
+{
+    pk_strn(pk, g_str, g_len);
+}
+
+/* A NUL byte anywhere in a namespace, unit, tag or envelope string is
+ * refused, whatever the string's length; without one, the string comes
+ * through intact. */
+static void test_nul_anywhere(void **state)
+{
+    static const char *const paths[] = {"metrics[0][0]", "metrics[1][4]", "metrics[0][5].host",
+                                        "tags.host", "src"};
+    for (size_t n = 1; n < 100; n++) {
+        for (size_t i = 0; i < n; i++) {
+            g_str[i] = (char)('a' + (i + n) % 26);
+        }
+        g_len = n;
+        for (size_t k = 0; k < sizeof(paths) / sizeof(paths[0]); k++) {
+            msg w;
+            write_batch(&w, paths[k], pk_g_str);
+            fr_batch *b;
+            fr_error err;
+            assert_fr_ok(fr_batch_decode(w.sb.data, w.sb.size, &b, &err));
+            const char *got = k == 0   ? b->metrics[0].ns
+                              : k == 1 ? b->metrics[1].unit
+                              : k == 2 ? b->metrics[0].tags[0].value
+                              : k == 3 ? b->tags[0].value
+                                       : b->source;
+            assert_int_equal(strlen(got), n);
+            assert_memory_equal(got, g_str, n);
+            fr_batch_destroy(b);
+            msg_free(&w);
+            for (size_t at_ = 0; at_ < n; at_++) {
+                char keep = g_str[at_];
+                g_str[at_] = '\0';
+                write_batch(&w, paths[k], pk_g_str);
+                expect_fail(w.sb.data, w.sb.size, FR_EINVAL, paths[k]);
+                msg_free(&w);
+                g_str[at_] = keep;
+            }
+        }
+    }
 }
 
 /* Whether where names the element at path or one of its containers. */
@@ -1101,8 +1371,13 @@ int main(void)
         cmocka_unit_test(test_empty_batch),
         cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_builder),
+        cmocka_unit_test(test_string_lengths),
+        cmocka_unit_test(test_unknown_lengths),
+        cmocka_unit_test(test_decoded_batch_grows),
+        cmocka_unit_test(test_shared_chunk_pool),
         cmocka_unit_test(test_encode_refuses),
         cmocka_unit_test(test_standard_message_decodes),
+        cmocka_unit_test(test_nul_anywhere),
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_accepted_variants),

@@ -1,8 +1,9 @@
 /* The data path: send/ack over inproc, ipc, tcp and tls+tcp (one suite run
- * over each, both ways round), 100 000 real batches through a replica that
- * is SIGKILLed and restarted mid-stream, two replicas sharing the load,
- * busy back-pressure, refusals, a full window with no receiver, resends to a
- * slow receiver, and closing with batches in every state. */
+ * over each, both ways round, with and without a queue behind the window),
+ * 100 000 real batches through a replica that is SIGKILLed and restarted
+ * mid-stream, two replicas sharing the load, busy back-pressure, refusals, a
+ * full window (and queue) with no receiver, resends to a slow receiver, and
+ * closing with batches in every state. */
 #include "testsupport.h"
 
 #include <arpa/inet.h>
@@ -153,6 +154,21 @@ static void send_payloads(fr_data_sender *s, uint32_t n, size_t size)
     free(buf);
 }
 
+/* The same through fr_data_send_buf, one fr_buf reused for every payload:
+ * each send hands back an empty buffer. */
+static void send_payloads_buf(fr_data_sender *s, uint32_t n, size_t size)
+{
+    fr_buf buf = FR_BUF_INIT;
+    for (uint32_t i = 0; i < n; i++) {
+        assert_fr_ok(fr_buf_reserve(&buf, size));
+        payload_make(buf.data, size, i);
+        buf.len = size;
+        assert_fr_ok(fr_data_send_buf(s, &buf, 20000));
+        assert_int_equal(buf.len, 0);
+    }
+    fr_buf_free(&buf);
+}
+
 /* ---- conditions to wait on ---- */
 
 typedef struct stat_wait {
@@ -252,13 +268,16 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Sends n payloads of `size` bytes and checks every one arrived once. */
-static void round_trip(const fixture *f, bool sender_listens, uint32_t n, size_t size, int window)
+/* Sends n payloads of `size` bytes (through fr_data_send_buf when queue
+ * is not 0) and checks every one arrived once. */
+static void round_trip_queued(const fixture *f, bool sender_listens, uint32_t n, size_t size,
+                              int window, int queue)
 {
     rx *r = rx_new(n);
     fr_data_receiver *recv = NULL;
     fr_data_sender *s = NULL;
-    fr_data_sender_opts o = {.window = window, .resend_ms = 5000, .listen = sender_listens};
+    fr_data_sender_opts o = {
+        .window = window, .resend_ms = 5000, .listen = sender_listens, .queue = queue};
     const char *urls[] = {f->url};
     if (sender_listens) {
         assert_fr_ok(fr_data_sender_open(&s, urls, 1, f->listen_tls, &o));
@@ -267,7 +286,11 @@ static void round_trip(const fixture *f, bool sender_listens, uint32_t n, size_t
         assert_fr_ok(fr_data_receiver_start(&recv, f->url, true, f->listen_tls, 4, rx_handle, r));
         assert_fr_ok(fr_data_sender_open(&s, urls, 1, f->dial_tls, &o));
     }
-    send_payloads(s, n, size);
+    if (queue > 0) {
+        send_payloads_buf(s, n, size);
+    } else {
+        send_payloads(s, n, size);
+    }
     assert_fr_ok(fr_data_flush(s, 30000));
 
     fr_data_sender_stats st;
@@ -292,6 +315,18 @@ static void round_trip(const fixture *f, bool sender_listens, uint32_t n, size_t
     fr_data_sender_close(s);
     fr_data_receiver_stop(recv);
     rx_free(r);
+}
+
+static void round_trip(const fixture *f, bool sender_listens, uint32_t n, size_t size, int window)
+{
+    round_trip_queued(f, sender_listens, n, size, window, 0);
+}
+
+/* Batches handed over without a copy, most of them queued behind a small
+ * window and sent by whichever slot frees up. */
+static void test_queued_send_buf(void **state)
+{
+    round_trip_queued(*state, false, 3000, 200, 4, 8);
 }
 
 static void test_send_ack(void **state)
@@ -782,6 +817,80 @@ static void test_blocked_send_resumes(void **state)
     rx_free(lr.r);
 }
 
+/* The queue takes what the window cannot; once both are full a send gives
+ * up, leaving the caller's buffer as it was. Closing abandons both. */
+static void test_full_queue_without_receiver(void **state)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tst_free_port());
+    const char *urls[] = {url};
+    fr_data_sender_opts o = {.window = 2, .queue = 3, .resend_ms = 100};
+    fr_data_sender *s = NULL;
+    assert_fr_ok(fr_data_sender_open(&s, urls, 1, NULL, &o));
+    fr_buf buf = FR_BUF_INIT;
+    for (uint32_t i = 0; i < 5; i++) {
+        assert_fr_ok(fr_buf_reserve(&buf, 32));
+        payload_make(buf.data, 32, i);
+        buf.len = 32;
+        assert_fr_ok(fr_data_send_buf(s, &buf, 0));
+        assert_int_equal(buf.len, 0);
+    }
+    assert_fr_ok(fr_buf_reserve(&buf, 32));
+    payload_make(buf.data, 32, 5);
+    buf.len = 32;
+    uint8_t *keep = buf.data;
+    assert_int_equal(fr_data_send_buf(s, &buf, 0), FR_EBUSY);
+    assert_int_equal(fr_data_send(s, buf.data, buf.len, 100), FR_EBUSY);
+    assert_ptr_equal(buf.data, keep);
+    assert_int_equal(buf.len, 32);
+    uint32_t idx;
+    assert_true(payload_index(buf.data, buf.len, &idx) && idx == 5);
+    assert_int_equal(fr_data_flush(s, 100), FR_ETIMEDOUT);
+
+    fr_data_sender_stats st;
+    fr_data_sender_stats_get(s, &st);
+    assert_int_equal(st.sent, 5);
+    assert_int_equal(st.inflight, 5);
+    assert_int_equal(st.acked, 0);
+    int64_t t0 = tst_mono_ms();
+    fr_data_sender_close(s);
+    assert_true(tst_mono_ms() - t0 < 1000);
+    fr_buf_free(&buf);
+}
+
+/* Queued batches go out once a late receiver appears, the busy ones among
+ * them resent. */
+static void test_queue_drains_to_late_receiver(void **state)
+{
+    const char *urls[] = {"inproc://data-late-queue"};
+    late_receiver lr = {.url = urls[0], .r = rx_new(200)};
+    atomic_store(&lr.r->busy_left, 20);
+    fr_data_sender_opts o = {.window = 2, .queue = 6, .busy_retry_ms = 10};
+    fr_data_sender *s = NULL;
+    assert_fr_ok(fr_data_sender_open(&s, urls, 1, NULL, &o));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, late_receiver_run, &lr), 0);
+    send_payloads_buf(s, 100, 16);
+    send_payloads(s, 100, 16); /* the copying path, through the same queue */
+    assert_fr_ok(fr_data_flush(s, 10000));
+    void *ret;
+    pthread_join(th, &ret);
+    assert_null(ret);
+    fr_data_sender_stats st;
+    fr_data_sender_stats_get(s, &st);
+    assert_int_equal(st.sent, 200);
+    assert_int_equal(st.acked, 200);
+    assert_int_equal(st.inflight, 0);
+    assert_int_equal(st.busy, 20);
+    for (uint32_t i = 0; i < 100; i++) {
+        /* both loops sent indexes 0..99 */
+        assert_int_equal(atomic_load(&lr.r->count[i]), 2);
+    }
+    fr_data_sender_close(s);
+    fr_data_receiver_stop(lr.recv);
+    rx_free(lr.r);
+}
+
 /* ---- a slow receiver: acks come after resend_ms, so batches are resent ---- */
 
 static void test_resend_to_slow_receiver(void **state)
@@ -918,6 +1027,9 @@ static void test_bad_arguments(void **state)
     assert_null(s);
     fr_data_sender_opts o = {.window = 1 << 20};
     assert_int_equal(fr_data_sender_open(&s, urls, 1, NULL, &o), FR_EINVAL);
+    o = (fr_data_sender_opts){.queue = 1 << 20};
+    assert_int_equal(fr_data_sender_open(&s, urls, 1, NULL, &o), FR_EINVAL);
+    assert_int_equal(fr_data_send_buf(NULL, NULL, 0), FR_EINVAL);
     const char *bad[] = {"nosuch://x"};
     assert_int_equal(fr_data_sender_open(&s, bad, 1, NULL, NULL), FR_EADDR);
     assert_null(s);
@@ -1078,7 +1190,7 @@ static int tls_group_teardown(void **state)
 #define TRANSPORT_SUITE                                                                            \
     cmocka_unit_test(test_send_ack), cmocka_unit_test(test_sender_listens),                        \
         cmocka_unit_test(test_large_batches), cmocka_unit_test(test_one_slot_window),              \
-        cmocka_unit_test(test_refusal_round_trip)
+        cmocka_unit_test(test_refusal_round_trip), cmocka_unit_test(test_queued_send_buf)
 
 int main(void)
 {
@@ -1094,6 +1206,8 @@ int main(void)
         cmocka_unit_test(test_odd_handler_code),
         cmocka_unit_test(test_full_window_without_receiver),
         cmocka_unit_test(test_blocked_send_resumes),
+        cmocka_unit_test(test_full_queue_without_receiver),
+        cmocka_unit_test(test_queue_drains_to_late_receiver),
         cmocka_unit_test(test_resend_to_slow_receiver),
         cmocka_unit_test(test_close_while_awaiting_ack),
         cmocka_unit_test(test_close_while_backing_off),

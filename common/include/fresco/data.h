@@ -5,7 +5,8 @@
  * The sender keeps up to `window` batches in flight (one nng context each),
  * resends a batch whose ack has not come within `resend_ms` (to whichever
  * replica is connected: nng's REQ spreads requests over every pipe), and
- * blocks the caller when the window is full (back-pressure). A receiver may
+ * blocks the caller when the window (plus an optional queue) is full
+ * (back-pressure). A receiver may
  * therefore see a batch more than once: consumers drop duplicates by the
  * batch's (source, seq) with fr_seqwin.
  *
@@ -18,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fresco/buf.h"
 #include "fresco/err.h"
 #include "fresco/tls.h"
 
@@ -26,11 +28,16 @@
 typedef struct fr_data_sender fr_data_sender;
 
 typedef struct fr_data_sender_opts {
-    int window;      /* batches in flight; default 8 (0 = default) */
-    int resend_ms;   /* resend when no ack within this; default 2000 */
+    int window;        /* batches in flight; default 8 (0 = default) */
+    int resend_ms;     /* resend when no ack within this; default 2000 */
     int busy_retry_ms; /* wait before resending a batch the receiver
                           answered "busy"; default 200 */
-    bool listen;     /* listen on the urls instead of dialing them */
+    bool listen;       /* listen on the urls instead of dialing them */
+    int queue;         /* batches accepted beyond the window while every slot
+                          is busy, each sent as soon as a slot frees up;
+                          default 0. Lets a busy sender keep the window full
+                          without a round trip through the caller's thread
+                          per ack. */
 } fr_data_sender_opts;
 
 typedef struct fr_data_sender_stats {
@@ -39,7 +46,7 @@ typedef struct fr_data_sender_stats {
     uint64_t resends;  /* sends after a timeout or a busy answer */
     uint64_t busy;     /* "busy" answers (receiver back-pressure) */
     uint64_t rejected; /* batches the receiver refused as malformed: dropped */
-    uint64_t inflight; /* batches sent and not yet acked or rejected */
+    uint64_t inflight; /* batches queued or sent, not yet acked or rejected */
 } fr_data_sender_stats;
 
 /* Opens a sender on nurls addresses (dialed, or listened on with
@@ -48,10 +55,18 @@ int fr_data_sender_open(fr_data_sender **out, const char *const *urls, size_t nu
                         const fr_tls_conf *tls, const fr_data_sender_opts *opts);
 
 /* Queues one encoded batch (the bytes are copied). Blocks while the window
- * is full, up to timeout_ms (-1 = forever): then returns FR_EBUSY and the
- * batch is not queued. 0 means the sender now owns delivery of the batch:
- * it retries until acked, rejected or the sender is closed. */
+ * (and the queue, if any) is full, up to timeout_ms (-1 = forever): then
+ * returns FR_EBUSY and the batch is not queued. 0 means the sender now owns
+ * delivery of the batch: it retries until acked, rejected or the sender is
+ * closed. */
 int fr_data_send(fr_data_sender *s, const void *data, size_t len, int timeout_ms);
+
+/* fr_data_send without the copy, for a batch encoded into an fr_buf: on 0
+ * the sender owns buf's bytes, and buf is left empty but holding the memory
+ * of an earlier batch, ready for the next encode (a loop that encodes into
+ * and sends the same fr_buf allocates nothing once warm). On failure buf is
+ * unchanged and still the caller's. */
+int fr_data_send_buf(fr_data_sender *s, fr_buf *buf, int timeout_ms);
 
 /* Waits until every queued batch is acked or rejected, up to timeout_ms
  * (-1 = forever). 0 or FR_ETIMEDOUT. */

@@ -10,7 +10,15 @@
  * They live in the batch's arena and are freed together by
  * fr_batch_destroy(). Strings passed to the fr_batch_* builders are copied.
  * Strings in a batch are NUL-terminated UTF-8 (not checked) with known
- * lengths. */
+ * lengths.
+ *
+ * Lengths: metrics and tags carry the lengths of their strings (ns_len,
+ * unit_len, key_len, value_len), which the builders and the decoder fill
+ * and the encoder uses instead of measuring every string on every encode.
+ * A length of 0 with a non-empty string means "not known": the encoder
+ * measures that string, so structs filled by hand (or zeroed) still
+ * encode. Code that points one of these strings elsewhere sets its length
+ * too, or 0. */
 #ifndef FRESCO_METRIC_H
 #define FRESCO_METRIC_H
 
@@ -24,11 +32,11 @@
 #define FR_BATCH_VERSION 1
 
 /* Decoder limits. A message over any of them is refused with FR_ETOOBIG. */
-#define FR_MAX_STRING (64u * 1024u)        /* bytes in one string */
-#define FR_MAX_NAMESPACE 4096u             /* bytes in a namespace */
-#define FR_MAX_TAGS 256u                   /* tags on one metric or batch */
-#define FR_MAX_METRICS (1024u * 1024u)     /* metrics in one batch */
-#define FR_MAX_MESSAGE (256u * 1024u * 1024u) /* bytes in one message */
+#define FR_MAX_STRING    (64u * 1024u)          /* bytes in one string */
+#define FR_MAX_NAMESPACE 4096u                  /* bytes in a namespace */
+#define FR_MAX_TAGS      256u                   /* tags on one metric or batch */
+#define FR_MAX_METRICS   (1024u * 1024u)        /* metrics in one batch */
+#define FR_MAX_MESSAGE   (256u * 1024u * 1024u) /* bytes in one message */
 
 typedef enum fr_value_type {
     FR_VAL_INT64 = 0,
@@ -55,22 +63,26 @@ typedef struct fr_value {
 typedef struct fr_tag {
     const char *key;
     const char *value;
+    uint32_t key_len;   /* strlen(key), or 0 (see "Lengths" above) */
+    uint32_t value_len; /* strlen(value), or 0 */
 } fr_tag;
 
 typedef struct fr_metric {
-    const char *ns;   /* "/intel/psutil/load/load1"; never NULL */
-    int64_t ts;       /* ns since the epoch */
+    const char *ns; /* "/intel/psutil/load/load1"; never NULL */
+    int64_t ts;     /* ns since the epoch */
     fr_value value;
     const char *unit; /* "" when none; never NULL */
     fr_tag *tags;
     uint32_t ntags;
+    uint32_t ns_len;   /* strlen(ns), or 0 (see "Lengths" above) */
+    uint32_t unit_len; /* strlen(unit), or 0 */
 } fr_metric;
 
 typedef struct fr_arena fr_arena;
 
 typedef struct fr_batch {
-    uint32_t version; /* FR_BATCH_VERSION */
-    const char *task; /* task id; "" when none; never NULL */
+    uint32_t version;   /* FR_BATCH_VERSION */
+    const char *task;   /* task id; "" when none; never NULL */
     const char *source; /* source node; never NULL */
     uint64_t seq;       /* per-source sequence number */
     fr_tag *tags;       /* batch-level tags, apply to every metric */
@@ -78,7 +90,7 @@ typedef struct fr_batch {
     fr_metric *metrics;
     uint32_t nmetrics;
     /* private */
-    uint32_t cap_metrics;
+    uint32_t cap_metrics; /* 0 while metrics is in the arena (decoded) */
     uint32_t cap_tags;
     fr_arena *arena;
 } fr_batch;
@@ -88,7 +100,8 @@ typedef struct fr_batch {
 fr_batch *fr_batch_new(const char *task, const char *source, uint64_t seq);
 
 /* Frees the batch and everything it owns. Safe on NULL and on a batch a
- * failed decode left half-built. */
+ * failed decode left half-built. Large blocks of a batch's memory are kept
+ * in a small process-wide pool (at most 32 MiB) for the next batches. */
 void fr_batch_destroy(fr_batch *b);
 
 /* Empties the batch for reuse (keeps its memory), with a new envelope. */
@@ -100,8 +113,7 @@ int fr_batch_add_tag(fr_batch *b, const char *key, const char *value);
 /* Appends a metric (ns, unit and a string value are copied; unit may be NULL
  * for none). Returns a pointer to the stored metric, valid until the next
  * append, reset or destroy; NULL on out of memory. */
-fr_metric *fr_batch_add(fr_batch *b, const char *ns, int64_t ts, fr_value value,
-                        const char *unit);
+fr_metric *fr_batch_add(fr_batch *b, const char *ns, int64_t ts, fr_value value, const char *unit);
 
 /* Adds a tag to the most recently appended metric m (copied).
  * 0, FR_ENOMEM or FR_ETOOBIG. */
