@@ -13,7 +13,10 @@ typedef struct fr_buf {
     size_t cap;
 } fr_buf;
 
-#define FR_BUF_INIT {NULL, 0, 0}
+#define FR_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Makes room for at least `more` further bytes. Returns 0 or FR_ENOMEM. */
 int fr_buf_reserve(fr_buf *b, size_t more);

@@ -57,14 +57,14 @@ typedef struct fr_strlist {
 } fr_strlist;
 
 typedef struct fr_cfg_field {
-    const char *key;   /* "tls.cert": lower-case letters, digits, '.', '-', '_'; at most
-                          100 bytes; not "help", "version" or "config" */
+    const char *key; /* "tls.cert": lower-case letters, digits, '.', '-', '_'; at most
+                        100 bytes; not "help", "version" or "config" */
     fr_cfg_type type;
-    const char *def;   /* default, written as a user would write it; NULL = unset
-                          (NULL string / empty list / 0 / false) */
-    size_t offset;     /* offsetof(target struct, field) */
-    const char *help;  /* one line for --help and the README's reference */
-    int64_t min, max;  /* bounds for INT/DURATION/SIZE; both 0 = no bounds */
+    const char *def;            /* default, written as a user would write it; NULL = unset
+                                   (NULL string / empty list / 0 / false) */
+    size_t offset;              /* offsetof(target struct, field) */
+    const char *help;           /* one line for --help and the README's reference */
+    int64_t min, max;           /* bounds for INT/DURATION/SIZE; both 0 = no bounds */
     const char *const *choices; /* ENUM: NULL-terminated list */
 } fr_cfg_field;
 
@@ -85,8 +85,8 @@ typedef struct fr_cfg_spec {
  * Every error is also worth printing as "<where>: <message>".
  * Strings in obj point into memory the loader allocated, never into argv
  * or the environment. */
-int fr_config_load(const fr_cfg_spec *spec, void *obj, const char *file, int argc,
-                   char **argv, fr_error *err);
+int fr_config_load(const fr_cfg_spec *spec, void *obj, const char *file, int argc, char **argv,
+                   fr_error *err);
 
 /* Applies YAML held in memory as the file layer alone: no defaults, no
  * environment, no flags. name stands for the file in err->where (NULL:

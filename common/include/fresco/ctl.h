@@ -58,8 +58,8 @@ typedef struct fr_ctl_op {
 typedef struct fr_ctl_server fr_ctl_server;
 
 typedef struct fr_ctl_server_stats {
-    uint64_t requests; /* requests answered */
-    uint64_t errors;   /* error replies sent (bad requests included) */
+    uint64_t requests;  /* requests answered */
+    uint64_t errors;    /* error replies sent (bad requests included) */
     uint64_t malformed; /* requests that did not decode */
     uint64_t unknown_ops;
 } fr_ctl_server_stats;
@@ -75,8 +75,7 @@ int fr_ctl_server_start(fr_ctl_server **out, const char *url, const fr_tls_conf 
 int fr_ctl_server_add_op(fr_ctl_server *s, const fr_ctl_op *op);
 
 /* Calls fn(arg, op) for each op (for `help`). */
-void fr_ctl_server_each_op(fr_ctl_server *s, void (*fn)(void *arg, const fr_ctl_op *op),
-                           void *arg);
+void fr_ctl_server_each_op(fr_ctl_server *s, void (*fn)(void *arg, const fr_ctl_op *op), void *arg);
 
 void fr_ctl_server_stats_get(fr_ctl_server *s, fr_ctl_server_stats *st);
 

@@ -20,8 +20,7 @@
 typedef struct fr_event_pub fr_event_pub;
 
 /* Listens on url; src names this publisher in every event (copied). */
-int fr_event_pub_open(fr_event_pub **out, const char *url, const fr_tls_conf *tls,
-                      const char *src);
+int fr_event_pub_open(fr_event_pub **out, const char *url, const fr_tls_conf *tls, const char *src);
 
 /* Publishes body (one packed msgpack object, or NULL/0 for nil) on topic.
  * Never blocks on slow subscribers (pub/sub drops for them). Thread-safe. */
@@ -36,7 +35,7 @@ typedef struct fr_event_sub fr_event_sub;
 
 typedef struct fr_event {
     char topic[FR_TOPIC_MAX + 1];
-    const char *src;     /* points into doc */
+    const char *src; /* points into doc */
     uint64_t seq;
     int64_t ts;
     const fr_node *body; /* points into doc */
@@ -64,8 +63,8 @@ void fr_event_sub_close(fr_event_sub *s);
 
 /* Encodes / decodes one event message (for tests and fuzzing). */
 #include "fresco/buf.h"
-int fr_event_encode(const char *topic, const char *src, uint64_t seq, int64_t ts,
-                    const void *body, size_t len, fr_buf *out);
+int fr_event_encode(const char *topic, const char *src, uint64_t seq, int64_t ts, const void *body,
+                    size_t len, fr_buf *out);
 int fr_event_decode(const void *data, size_t len, fr_event *ev, fr_error *err);
 
 #endif

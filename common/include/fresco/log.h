@@ -28,8 +28,8 @@ void fr_log(fr_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define fr_debug(mod, ...) fr_log(FR_LOG_DEBUG, (mod), __VA_ARGS__)
-#define fr_info(mod, ...) fr_log(FR_LOG_INFO, (mod), __VA_ARGS__)
-#define fr_warn(mod, ...) fr_log(FR_LOG_WARN, (mod), __VA_ARGS__)
+#define fr_info(mod, ...)  fr_log(FR_LOG_INFO, (mod), __VA_ARGS__)
+#define fr_warn(mod, ...)  fr_log(FR_LOG_WARN, (mod), __VA_ARGS__)
 #define fr_error(mod, ...) fr_log(FR_LOG_ERROR, (mod), __VA_ARGS__)
 
 #endif

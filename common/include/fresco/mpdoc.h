@@ -45,9 +45,9 @@ struct fr_node {
         int64_t i;
         uint64_t u;
         double f;
-        const char *str;     /* STR: NUL-terminated; BIN: raw bytes */
-        const fr_node *arr;  /* ARRAY: len nodes */
-        const fr_node *kv;   /* MAP: 2*len nodes, key then value */
+        const char *str;    /* STR: NUL-terminated; BIN: raw bytes */
+        const fr_node *arr; /* ARRAY: len nodes */
+        const fr_node *kv;  /* MAP: 2*len nodes, key then value */
     } v;
 };
 

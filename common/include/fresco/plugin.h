@@ -40,9 +40,9 @@ typedef struct fr_dyn_info {
 typedef struct fr_metric_info {
     const char *ns; /* "/intel/libvirt/ * /cpu/cputime" (no spaces): '*' = dynamic */
     fr_value_type type;
-    const char *unit;        /* "ns", "bytes", "jiffies", "percent", "" */
+    const char *unit; /* "ns", "bytes", "jiffies", "percent", "" */
     const char *description;
-    const fr_dyn_info *dyn;  /* one per '*' in ns, in order; NULL when none */
+    const fr_dyn_info *dyn; /* one per '*' in ns, in order; NULL when none */
     size_t ndyn;
 } fr_metric_info;
 
@@ -58,11 +58,11 @@ typedef struct fr_collect_req {
 } fr_collect_req;
 
 typedef struct fr_collector_plugin {
-    uint32_t abi;             /* FR_PLUGIN_ABI */
-    const char *name;         /* "libvirt": one word, [a-z0-9_] */
+    uint32_t abi;     /* FR_PLUGIN_ABI */
+    const char *name; /* "libvirt": one word, [a-z0-9_] */
     uint32_t version;
     const char *description;
-    const char *ns_prefix;    /* "/intel/libvirt": the namespaces it owns */
+    const char *ns_prefix; /* "/intel/libvirt": the namespaces it owns */
 
     const fr_metric_info *catalog;
     size_t ncatalog;
@@ -99,8 +99,8 @@ extern const size_t fr_builtin_ncollectors;
  * prefix, e.g. "workflow.collect.config./intel/procfs"). Free with
  * fr_plugin_config_free. */
 int fr_plugin_config_load(const fr_collector_plugin *p, const char *const *keys,
-                          const char *const *values, size_t n, const char *where,
-                          void **config, fr_error *err);
+                          const char *const *values, size_t n, const char *where, void **config,
+                          fr_error *err);
 void fr_plugin_config_free(const fr_collector_plugin *p, void *config);
 
 #endif

@@ -44,32 +44,82 @@ extern const char *const fr_log_levels[];
 
 /* Field-table rows for fr_service_conf `m` inside struct `type`; the
  * default addresses are given per service. */
-#define FR_SERVICE_FIELDS(type, m, def_control, def_events)                                     \
-    {"control", FR_CFG_STRING, def_control, offsetof(type, m.control),                           \
-     "control socket address (nng REP, listens)", 0, 0, NULL},                                   \
-        {"events", FR_CFG_STRING, def_events, offsetof(type, m.events),                          \
-         "event socket address (nng PUB, listens)", 0, 0, NULL},                                 \
-        {"node", FR_CFG_STRING, NULL, offsetof(type, m.node),                                    \
-         "node name in batches and events (default: the host name)", 0, 0, NULL},                \
-        {"state_dir", FR_CFG_STRING, NULL, offsetof(type, m.state_dir),                          \
-         "directory for persistent state (default: none, nothing persisted)", 0, 0, NULL},       \
-        {"log.level", FR_CFG_ENUM, "info", offsetof(type, m.log_level),                          \
-         "minimum log level", 0, 0, fr_log_levels},                                              \
-        {"log.format", FR_CFG_ENUM, "plain", offsetof(type, m.log_format),                       \
-         "log line format", 0, 0, fr_log_formats},                                               \
-        {"workers", FR_CFG_INT, "4", offsetof(type, m.workers),                                  \
-         "control requests served at once", 1, 256, NULL},                                       \
-        {"tls.cert", FR_CFG_STRING, NULL, offsetof(type, m.tls_cert),                            \
-         "PEM certificate for tls+tcp:// addresses", 0, 0, NULL},                                \
-        {"tls.key", FR_CFG_STRING, NULL, offsetof(type, m.tls_key),                              \
-         "PEM private key (default: in tls.cert)", 0, 0, NULL},                                  \
-        {"tls.ca", FR_CFG_STRING, NULL, offsetof(type, m.tls_ca),                                \
-         "PEM CA bundle to verify peers", 0, 0, NULL},                                           \
-        {"tls.server_name", FR_CFG_STRING, NULL, offsetof(type, m.tls_server_name),              \
-         "name expected in the server certificate when dialing", 0, 0, NULL},                    \
-        {"tls.require_client_cert", FR_CFG_BOOL, "false",                                        \
-         offsetof(type, m.tls_require_client_cert),                                              \
-         "refuse clients without a certificate signed by tls.ca", 0, 0, NULL}
+#define FR_SERVICE_FIELDS(type, m, def_control, def_events)                                        \
+    {"control",                                                                                    \
+     FR_CFG_STRING,                                                                                \
+     def_control,                                                                                  \
+     offsetof(type, m.control),                                                                    \
+     "control socket address (nng REP, listens)",                                                  \
+     0,                                                                                            \
+     0,                                                                                            \
+     NULL},                                                                                        \
+        {"events",                                                                                 \
+         FR_CFG_STRING,                                                                            \
+         def_events,                                                                               \
+         offsetof(type, m.events),                                                                 \
+         "event socket address (nng PUB, listens)",                                                \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"node",                                                                                   \
+         FR_CFG_STRING,                                                                            \
+         NULL,                                                                                     \
+         offsetof(type, m.node),                                                                   \
+         "node name in batches and events (default: the host name)",                               \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"state_dir",                                                                              \
+         FR_CFG_STRING,                                                                            \
+         NULL,                                                                                     \
+         offsetof(type, m.state_dir),                                                              \
+         "directory for persistent state (default: none, nothing persisted)",                      \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"log.level",         FR_CFG_ENUM, "info", offsetof(type, m.log_level),                    \
+         "minimum log level", 0,           0,      fr_log_levels},                                 \
+        {"log.format",      FR_CFG_ENUM, "plain", offsetof(type, m.log_format),                    \
+         "log line format", 0,           0,       fr_log_formats},                                 \
+        {"workers", FR_CFG_INT, "4", offsetof(type, m.workers), "control requests served at once", \
+         1,         256,        NULL},                                                             \
+        {"tls.cert",                                                                               \
+         FR_CFG_STRING,                                                                            \
+         NULL,                                                                                     \
+         offsetof(type, m.tls_cert),                                                               \
+         "PEM certificate for tls+tcp:// addresses",                                               \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"tls.key",                                                                                \
+         FR_CFG_STRING,                                                                            \
+         NULL,                                                                                     \
+         offsetof(type, m.tls_key),                                                                \
+         "PEM private key (default: in tls.cert)",                                                 \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"tls.ca",                                                                                 \
+         FR_CFG_STRING,                                                                            \
+         NULL,                                                                                     \
+         offsetof(type, m.tls_ca),                                                                 \
+         "PEM CA bundle to verify peers",                                                          \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"tls.server_name",                                                                        \
+         FR_CFG_STRING,                                                                            \
+         NULL,                                                                                     \
+         offsetof(type, m.tls_server_name),                                                        \
+         "name expected in the server certificate when dialing",                                   \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL},                                                                                    \
+    {                                                                                              \
+        "tls.require_client_cert", FR_CFG_BOOL, "false",                                           \
+            offsetof(type, m.tls_require_client_cert),                                             \
+            "refuse clients without a certificate signed by tls.ca", 0, 0, NULL                    \
+    }
 
 typedef struct fr_service fr_service;
 
@@ -113,6 +163,5 @@ _Atomic uint64_t *fr_service_counter(fr_service *svc, const char *name);
 /* Asks the service to stop, as SIGTERM would (e.g. from a fatal error in a
  * worker thread). */
 void fr_service_request_stop(fr_service *svc);
-
 
 #endif

@@ -11,13 +11,13 @@
 #include <nng/nng.h>
 
 typedef struct fr_tls_conf {
-    const char *cert_file; /* PEM: our certificate (server: required; client:
-                              optional, for client-certificate auth) */
-    const char *key_file;  /* PEM: its private key; may be the cert file */
-    const char *ca_file;   /* PEM: CAs we trust for the peer; NULL or "" =
-                              no verification (client) / no client certs (server) */
-    const char *server_name; /* client: expected name in the server cert;
-                                NULL = the host part of the address */
+    const char *cert_file;    /* PEM: our certificate (server: required; client:
+                                 optional, for client-certificate auth) */
+    const char *key_file;     /* PEM: its private key; may be the cert file */
+    const char *ca_file;      /* PEM: CAs we trust for the peer; NULL or "" =
+                                 no verification (client) / no client certs (server) */
+    const char *server_name;  /* client: expected name in the server cert;
+                                 NULL = the host part of the address */
     bool require_client_cert; /* server: refuse clients without a cert
                                  signed by ca_file */
 } fr_tls_conf;
