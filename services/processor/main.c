@@ -38,8 +38,7 @@ static const fr_cfg_field processor_fields[] = {
     {"resend", FR_CFG_DURATION, "2s", offsetof(processor_conf, resend_ms),
      "resend a batch not acknowledged within this", 10, 3600000, NULL},
     {"forward_wait", FR_CFG_DURATION, "0s", offsetof(processor_conf, forward_wait_ms),
-     "how long a batch may wait for room downstream before the answer is busy", 0, 60000,
-     NULL},
+     "how long a batch may wait for room downstream before the answer is busy", 0, 60000, NULL},
 };
 
 static const fr_cfg_spec processor_spec = {"processor", processor_fields,
