@@ -264,6 +264,7 @@ static fr_batch *batch_alloc(void)
     b->version = FR_BATCH_VERSION;
     b->task = "";
     b->source = "";
+    b->route = "";
     return b;
 }
 
@@ -336,9 +337,33 @@ int fr_batch_reset(fr_batch *b, const char *task, const char *source, uint64_t s
     b->ntags = 0;
     b->task = "";
     b->source = "";
+    b->route = "";
     int rv = batch_set_envelope(b, task, source, seq);
     free(keep);
     return rv;
+}
+
+int fr_batch_set_route(fr_batch *b, const char *route)
+{
+    if (route == NULL || route[0] == '\0') {
+        b->route = "";
+        return 0;
+    }
+    if (strlen(route) > FR_MAX_STRING) {
+        return FR_ETOOBIG;
+    }
+    const char *r = arena_strdup(b->arena, route);
+    if (r == NULL) {
+        return FR_ENOMEM;
+    }
+    b->route = r;
+    return 0;
+}
+
+size_t fr_batch_stream(const fr_batch *b, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s\x1f%s\x1f%s", b->source, b->task, b->route);
+    return n < 0 ? 0 : (size_t)n;
 }
 
 int fr_batch_add_tag(fr_batch *b, const char *key, const char *value)
@@ -365,11 +390,12 @@ int fr_batch_add_tag(fr_batch *b, const char *key, const char *value)
     return 0;
 }
 
-fr_metric *fr_batch_add(fr_batch *b, const char *ns, int64_t ts, fr_value value, const char *unit)
+/* Makes room for one more metric. 0 or FR_ENOMEM. */
+static int metrics_grow(fr_batch *b)
 {
     if (b->nmetrics >= b->cap_metrics) {
         if (b->nmetrics >= UINT32_MAX / 2) {
-            return NULL;
+            return FR_ENOMEM;
         }
         uint32_t cap = b->nmetrics ? b->nmetrics * 2 : 16;
         /* With cap_metrics 0 the array, if any, is a decoder's in the arena:
@@ -377,13 +403,77 @@ fr_metric *fr_batch_add(fr_batch *b, const char *ns, int64_t ts, fr_value value,
         fr_metric *old = b->cap_metrics != 0 ? b->metrics : NULL;
         fr_metric *m = realloc(old, (size_t)cap * sizeof(*m));
         if (m == NULL) {
-            return NULL;
+            return FR_ENOMEM;
         }
         if (old == NULL && b->nmetrics > 0) {
             memcpy(m, b->metrics, (size_t)b->nmetrics * sizeof(*m));
         }
         b->metrics = m;
         b->cap_metrics = cap;
+    }
+    return 0;
+}
+
+fr_metric *fr_batch_add_ref(fr_batch *b, const fr_metric *src)
+{
+    if (metrics_grow(b) != 0) {
+        return NULL;
+    }
+    fr_metric *m = &b->metrics[b->nmetrics];
+    *m = *src;
+    /* The tag array is not b's: a later fr_batch_metric_tag must not
+     * grow it in place. */
+    b->arena->last_tag_cap = 0;
+    b->nmetrics++;
+    return m;
+}
+
+int fr_batch_metric_merge_tags(fr_batch *b, fr_metric *m, const fr_tag *tags, uint32_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    uint32_t total = m->ntags;
+    for (uint32_t i = 0; i < n; i++) {
+        bool found = false;
+        for (uint32_t j = 0; j < m->ntags && !found; j++) {
+            found = strcmp(m->tags[j].key, tags[i].key) == 0;
+        }
+        total += found ? 0 : 1;
+    }
+    if (total > FR_MAX_TAGS) {
+        return FR_ETOOBIG;
+    }
+    fr_tag *t = arena_alloc(b->arena, total * sizeof(*t), alignof(fr_tag));
+    if (t == NULL) {
+        return FR_ENOMEM;
+    }
+    if (m->ntags > 0) {
+        memcpy(t, m->tags, m->ntags * sizeof(*t));
+    }
+    uint32_t k = m->ntags;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t j = 0;
+        while (j < k && strcmp(t[j].key, tags[i].key) != 0) {
+            j++;
+        }
+        t[j] = tags[i];
+        if (j == k) {
+            k++;
+        }
+    }
+    m->tags = t;
+    m->ntags = k;
+    if (b->nmetrics > 0 && m == &b->metrics[b->nmetrics - 1]) {
+        b->arena->last_tag_cap = 0;
+    }
+    return 0;
+}
+
+fr_metric *fr_batch_add(fr_batch *b, const char *ns, int64_t ts, fr_value value, const char *unit)
+{
+    if (metrics_grow(b) != 0) {
+        return NULL;
     }
     fr_metric *m = &b->metrics[b->nmetrics];
     m->ns = arena_strdup_len(b->arena, ns, &m->ns_len);
@@ -507,7 +597,8 @@ bool fr_batch_equal(const fr_batch *a, const fr_batch *b)
         return a == b;
     }
     if (a->version != b->version || a->seq != b->seq || strcmp(a->task, b->task) != 0 ||
-        strcmp(a->source, b->source) != 0 || a->nmetrics != b->nmetrics ||
+        strcmp(a->source, b->source) != 0 || strcmp(a->route, b->route) != 0 ||
+        a->nmetrics != b->nmetrics ||
         !tags_equal(a->tags, a->ntags, b->tags, b->ntags)) {
         return false;
     }
@@ -792,17 +883,20 @@ int fr_batch_encode(const fr_batch *b, fr_buf *out)
     size_t start = out->len;
     size_t tl = strlen(b->task);
     size_t sl = strlen(b->source);
+    size_t rl = b->route != NULL ? strlen(b->route) : 0;
     if (b->version != FR_BATCH_VERSION || tl > FR_MAX_STRING || sl > FR_MAX_STRING ||
-        b->nmetrics > FR_MAX_METRICS) {
+        rl > FR_MAX_STRING || b->nmetrics > FR_MAX_METRICS) {
         return FR_EINVAL;
     }
     /* A guess at the whole size saves most of the growing on the way. */
-    size_t guess = 64 + tl + sl + (size_t)b->nmetrics * 64;
+    size_t guess = 64 + tl + sl + rl + (size_t)b->nmetrics * 64;
     if (fr_buf_reserve(out, guess) != 0) {
         return FR_ENOMEM;
     }
     uint8_t *p = out->data + out->len;
-    p = put_map(p, 6);
+    /* "route" only when there is one: a collector's batch keeps the six
+     * keys of version 1 byte for byte. */
+    p = put_map(p, rl > 0 ? 7 : 6);
     p = put_lit(p, "v");
     p = put_uint(p, FR_BATCH_VERSION);
     p = put_lit(p, "task");
@@ -811,6 +905,10 @@ int fr_batch_encode(const fr_batch *b, fr_buf *out)
     p = put_str(p, b->source, sl);
     p = put_lit(p, "seq");
     p = put_uint(p, b->seq);
+    if (rl > 0) {
+        p = put_lit(p, "route");
+        p = put_str(p, b->route, rl);
+    }
     p = put_lit(p, "tags");
     out->len = (size_t)(p - out->data);
     int rv = write_tags(out, b->tags, b->ntags);
@@ -1478,10 +1576,13 @@ enum {
     KEY_SEQ,
     KEY_TAGS,
     KEY_METRICS,
+    KEY_ROUTE, /* optional */
     KEY_COUNT,
 };
 
-static const char *const key_names[KEY_COUNT] = {"v", "task", "src", "seq", "tags", "metrics"};
+static const char *const key_names[KEY_COUNT] = {"v",    "task",    "src",  "seq",
+                                                 "tags", "metrics", "route"};
+#define KEYS_REQUIRED ((1u << KEY_ROUTE) - 1u)
 
 static int key_lookup(const uint8_t *s, uint32_t n)
 {
@@ -1509,7 +1610,7 @@ static int rd_key(batch_dec *d, unsigned *seen, int *key)
         size_t len = n < sizeof(name) - 1 ? n : sizeof(name) - 1;
         where_add(name, 0, sizeof(name), (const char *)s, len);
         d->field = name;
-        rv = dec_fail(d, FR_EUNKNOWN, "unknown key (expected v, task, src, seq, tags, metrics)");
+        rv = dec_fail(d, FR_EUNKNOWN, "unknown key (expected v, task, src, seq, route, tags, metrics)");
         d->field = NULL;
         return rv;
     }
@@ -1590,6 +1691,9 @@ static int batch_decode(batch_dec *d, fr_batch *b)
         case KEY_SEQ:
             rv = rd_uint(d, &b->seq);
             break;
+        case KEY_ROUTE:
+            rv = rd_cstr(d, &b->route, &len, FR_MAX_STRING);
+            break;
         case KEY_TAGS:
             rv = rd_tags(d, &b->tags, &b->ntags);
             /* The batch's tags array is malloc'd so fr_batch_add_tag can
@@ -1615,7 +1719,7 @@ static int batch_decode(batch_dec *d, fr_batch *b)
         }
     }
     d->field = NULL;
-    if ((rv = check_missing(d, seen, (1u << KEY_COUNT) - 1)) != 0) {
+    if ((rv = check_missing(d, seen, KEYS_REQUIRED)) != 0) {
         return rv;
     }
     if (d->p != d->end) {

@@ -44,7 +44,8 @@ static void reference_encode(const fr_batch *b, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 6);
+    bool routed = b->route[0] != '\0';
+    msgpack_pack_map(&pk, routed ? 7 : 6);
     pk_str(&pk, "v");
     msgpack_pack_uint64(&pk, 1);
     pk_str(&pk, "task");
@@ -53,6 +54,10 @@ static void reference_encode(const fr_batch *b, msgpack_sbuffer *sb)
     pk_str(&pk, b->source);
     pk_str(&pk, "seq");
     msgpack_pack_uint64(&pk, b->seq);
+    if (routed) {
+        pk_str(&pk, "route");
+        pk_str(&pk, b->route);
+    }
     pk_str(&pk, "tags");
     reference_tags(&pk, b->tags, b->ntags);
     pk_str(&pk, "metrics");
@@ -1329,6 +1334,134 @@ static void test_huge_claims(void **state)
     free(huge);
 }
 
+/* A processor's output names the process node it came from; the stream
+ * key tells apart batches of one source, task and seq on different routes. */
+static void test_route(void **state)
+{
+    fr_batch *b = fr_batch_new("task-9", "node-a", 12);
+    assert_non_null(b);
+    assert_string_equal(b->route, "");
+    fr_metric *m = fr_batch_add(b, "/a/b", 5, fr_val_i64(-3), "ns");
+    assert_non_null(m);
+    check_round_trip(b);
+
+    char key[128];
+    size_t n = fr_batch_stream(b, key, sizeof(key));
+    assert_int_equal(n, strlen("node-a\x1ftask-9\x1f"));
+    assert_string_equal(key, "node-a\x1ftask-9\x1f");
+
+    assert_fr_ok(fr_batch_set_route(b, "process[0].process[1]"));
+    check_round_trip(b);
+    n = fr_batch_stream(b, key, sizeof(key));
+    assert_string_equal(key, "node-a\x1ftask-9\x1fprocess[0].process[1]");
+    assert_true(fr_batch_stream(b, key, 4) == n);
+    assert_string_equal(key, "nod");
+
+    /* The route takes part in equality. */
+    fr_buf buf = FR_BUF_INIT;
+    assert_fr_ok(fr_batch_encode(b, &buf));
+    fr_batch *d = NULL;
+    fr_error err;
+    assert_fr_ok(fr_batch_decode(buf.data, buf.len, &d, &err));
+    assert_string_equal(d->route, "process[0].process[1]");
+    assert_fr_ok(fr_batch_set_route(d, NULL));
+    assert_false(fr_batch_equal(b, d));
+
+    /* Reset clears it; an empty route is not written at all. */
+    assert_fr_ok(fr_batch_reset(b, "t", "s", 1));
+    assert_string_equal(b->route, "");
+    fr_buf_reset(&buf);
+    assert_fr_ok(fr_batch_encode(b, &buf));
+    assert_int_equal(buf.data[0], 0x86);
+
+    /* A route that is not a string is refused, naming it. */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 7);
+    pk_str(&pk, "v");
+    msgpack_pack_uint64(&pk, 1);
+    pk_str(&pk, "task");
+    pk_str(&pk, "t");
+    pk_str(&pk, "src");
+    pk_str(&pk, "s");
+    pk_str(&pk, "seq");
+    msgpack_pack_uint64(&pk, 1);
+    pk_str(&pk, "route");
+    msgpack_pack_uint64(&pk, 3);
+    pk_str(&pk, "tags");
+    msgpack_pack_map(&pk, 0);
+    pk_str(&pk, "metrics");
+    msgpack_pack_array(&pk, 0);
+    fr_batch *bad = NULL;
+    assert_int_equal(fr_batch_decode(sb.data, sb.size, &bad, &err), FR_ETYPE);
+    assert_string_equal(err.where, "route");
+    assert_null(bad);
+    msgpack_sbuffer_destroy(&sb);
+
+    fr_buf_free(&buf);
+    fr_batch_destroy(d);
+    fr_batch_destroy(b);
+}
+
+/* Metrics appended by reference share strings with their source; merged
+ * tags replace same-key tags and append new ones, leaving the source alone. */
+static void test_add_ref_and_merge_tags(void **state)
+{
+    fr_batch *in = fr_batch_new("t", "s", 3);
+    assert_non_null(in);
+    for (int i = 0; i < 40; i++) {
+        char ns[32];
+        snprintf(ns, sizeof(ns), "/x/%d", i);
+        fr_metric *m = fr_batch_add(in, ns, i, fr_val_f64(i * 0.5), "B");
+        assert_non_null(m);
+        assert_fr_ok(fr_batch_metric_tag(in, m, "host", "h1"));
+        assert_fr_ok(fr_batch_metric_tag(in, m, "rack", "r1"));
+    }
+    fr_batch *out = fr_batch_new(in->task, in->source, in->seq);
+    assert_non_null(out);
+    static const fr_tag add[] = {{"rack", "r9", 4, 2}, {"dc", "dublin", 2, 6}};
+    for (uint32_t i = 0; i < in->nmetrics; i++) {
+        fr_metric *m = fr_batch_add_ref(out, &in->metrics[i]);
+        assert_non_null(m);
+        assert_ptr_equal(m->ns, in->metrics[i].ns);
+        assert_fr_ok(fr_batch_metric_merge_tags(out, m, add, 2));
+    }
+    /* The last metric can still take a copied tag after a merge. */
+    assert_fr_ok(fr_batch_metric_tag(out, &out->metrics[out->nmetrics - 1], "extra", "1"));
+    for (uint32_t i = 0; i < out->nmetrics; i++) {
+        const fr_metric *m = &out->metrics[i];
+        assert_int_equal(m->ntags, i + 1 == out->nmetrics ? 4 : 3);
+        assert_string_equal(m->tags[0].key, "host");
+        assert_string_equal(m->tags[1].key, "rack");
+        assert_string_equal(m->tags[1].value, "r9");
+        assert_string_equal(m->tags[2].key, "dc");
+        /* the input is untouched */
+        assert_int_equal(in->metrics[i].ntags, 2);
+        assert_string_equal(in->metrics[i].tags[1].value, "r1");
+    }
+    check_round_trip(out);
+
+    /* Over the tag limit: refused, the metric unchanged. */
+    fr_tag *many = calloc(FR_MAX_TAGS, sizeof(*many));
+    char (*keys)[8] = calloc(FR_MAX_TAGS, 8);
+    assert_non_null(many);
+    assert_non_null(keys);
+    for (uint32_t i = 0; i < FR_MAX_TAGS; i++) {
+        snprintf(keys[i], 8, "k%u", i);
+        many[i].key = keys[i];
+        many[i].value = "v";
+    }
+    fr_metric *m0 = &out->metrics[0];
+    assert_int_equal(fr_batch_metric_merge_tags(out, m0, many, FR_MAX_TAGS), FR_ETOOBIG);
+    assert_int_equal(m0->ntags, 3);
+    free(keys);
+    free(many);
+    fr_batch_destroy(out);
+    fr_batch_destroy(in);
+}
+
 static void test_peek(void **state)
 {
     fr_batch *b = fr_batch_new("t", "a-rather-long-source-name", 99);
@@ -1384,6 +1517,8 @@ int main(void)
         cmocka_unit_test(test_unknown_and_duplicate_keys),
         cmocka_unit_test(test_huge_claims),
         cmocka_unit_test(test_peek),
+        cmocka_unit_test(test_route),
+        cmocka_unit_test(test_add_ref_and_merge_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,6 +85,10 @@ typedef struct fr_batch {
     const char *task;   /* task id; "" when none; never NULL */
     const char *source; /* source node; never NULL */
     uint64_t seq;       /* per-source sequence number */
+    const char *route;  /* "" for a collector's batch; a processor's output
+                           names the process node it came out of, as a path
+                           below workflow.collect ("process[0].process[1]");
+                           never NULL */
     fr_tag *tags;       /* batch-level tags, apply to every metric */
     uint32_t ntags;
     fr_metric *metrics;
@@ -107,6 +111,16 @@ void fr_batch_destroy(fr_batch *b);
 /* Empties the batch for reuse (keeps its memory), with a new envelope. */
 int fr_batch_reset(fr_batch *b, const char *task, const char *source, uint64_t seq);
 
+/* Sets the batch's route (copied; NULL or "" for none). 0, FR_ENOMEM or
+ * FR_ETOOBIG (over FR_MAX_STRING). Reset clears it. */
+int fr_batch_set_route(fr_batch *b, const char *route);
+
+/* The stream a batch belongs to, for duplicate detection: source, task and
+ * route joined by the unit separator 0x1f ("node-1\x1ftask\x1fprocess[0]").
+ * Writes at most cap bytes (NUL included) into out and returns the length
+ * it needed (as snprintf): a return >= cap means out was truncated. */
+size_t fr_batch_stream(const fr_batch *b, char *out, size_t cap);
+
 /* Adds a batch-level tag (copied). 0, FR_ENOMEM or FR_ETOOBIG. */
 int fr_batch_add_tag(fr_batch *b, const char *key, const char *value);
 
@@ -118,6 +132,21 @@ fr_metric *fr_batch_add(fr_batch *b, const char *ns, int64_t ts, fr_value value,
 /* Adds a tag to the most recently appended metric m (copied).
  * 0, FR_ENOMEM or FR_ETOOBIG. */
 int fr_batch_metric_tag(fr_batch *b, fr_metric *m, const char *key, const char *value);
+
+/* Appends a copy of m that shares m's strings and tag array instead of
+ * copying them: they must stay valid and unchanged as long as b is used
+ * (typically m lives in an input batch that outlives its output batch).
+ * Returns the stored metric (valid until the next append, reset or
+ * destroy), or NULL on out of memory. */
+fr_metric *fr_batch_add_ref(fr_batch *b, const fr_metric *m);
+
+/* Gives metric m of batch b (any metric of b) a new tag array in b's
+ * memory: m's tags with the n given ones merged in, a given tag replacing
+ * one with the same key, new keys appended in the order given. Tag strings
+ * are shared, not copied (both m's and the given ones must outlive b's
+ * use). 0, FR_ENOMEM, or FR_ETOOBIG when the result would have more than
+ * FR_MAX_TAGS tags (m unchanged). */
+int fr_batch_metric_merge_tags(fr_batch *b, fr_metric *m, const fr_tag *tags, uint32_t n);
 
 /* Value constructors. fr_val_str does not copy: the string must live until
  * it is passed to fr_batch_add (which copies it). */
