@@ -111,7 +111,16 @@ typedef struct data_slot {
      * idle slot's batch is empty but keeps its memory. */
     slot_state state;
     fr_buf batch; /* the batch's bytes; each attempt sends a copy */
+    fr_data_done_fn done; /* told once how the batch ended; may be NULL */
+    void *done_arg;
 } data_slot;
+
+/* A batch waiting in the queue, with whom to tell when it is done. */
+typedef struct data_queued {
+    fr_buf batch;
+    fr_data_done_fn done;
+    void *done_arg;
+} data_queued;
 
 struct fr_data_sender {
     nng_socket sock;
@@ -131,7 +140,7 @@ struct fr_data_sender {
     int nfree;
     /* Batches waiting for a slot (a ring, under mu); never waiting while a
      * slot is idle. Entries outside the ring are empty buffers. */
-    fr_buf *queue;
+    data_queued *queue;
     int queue_cap;
     int queue_head;
     int queue_len;
@@ -208,18 +217,31 @@ static void buf_swap(fr_buf *a, fr_buf *b)
 
 static void slot_attempt(data_slot *sl);
 
-/* The slot's batch is done with: the slot sends the next queued batch, or
- * goes idle. */
-static void slot_release(data_slot *sl)
+/* The slot's batch is done with (rv 0: acked; FR_EREMOTE: refused, err
+ * says why): its sender is told, then the slot sends the next queued batch,
+ * or goes idle. */
+static void slot_release(data_slot *sl, int rv, const fr_error *err)
 {
     fr_data_sender *s = sl->s;
+    fr_data_done_fn done = sl->done;
+    void *done_arg = sl->done_arg;
+    sl->done = NULL;
+    sl->done_arg = NULL;
+    if (done != NULL) {
+        done(done_arg, rv, err);
+    }
     buf_recycle(&sl->batch);
     sl->state = SLOT_IDLE;
     pthread_mutex_lock(&s->mu);
     atomic_fetch_sub(&s->inflight, 1);
     bool next = s->queue_len > 0 && !atomic_load(&s->closing);
     if (next) {
-        buf_swap(&sl->batch, &s->queue[s->queue_head]);
+        data_queued *q = &s->queue[s->queue_head];
+        buf_swap(&sl->batch, &q->batch);
+        sl->done = q->done;
+        sl->done_arg = q->done_arg;
+        q->done = NULL;
+        q->done_arg = NULL;
         s->queue_head = (s->queue_head + 1) % s->queue_cap;
         s->queue_len--;
     } else {
@@ -270,7 +292,7 @@ static void slot_on_ack(data_slot *sl, nng_msg *reply)
     switch (kind) {
     case ACK_OK:
         atomic_fetch_add(&s->acked, 1);
-        slot_release(sl);
+        slot_release(sl, 0, NULL);
         return;
     case ACK_BUSY:
         atomic_fetch_add(&s->busy, 1);
@@ -280,7 +302,7 @@ static void slot_on_ack(data_slot *sl, nng_msg *reply)
         atomic_fetch_add(&s->rejected, 1);
         fr_warn("data", "%s: batch rejected by the receiver, dropped: %s%s%s", s->name, err.message,
                 err.where[0] ? " at " : "", err.where);
-        slot_release(sl);
+        slot_release(sl, FR_EREMOTE, &err);
         return;
     case ACK_MALFORMED:
         /* A receiver that answers garbage may or may not have kept the
@@ -482,7 +504,8 @@ static void caller_leave(fr_data_sender *s)
 /* Hands the batch in buf to an idle slot, or to the queue, waiting up to
  * timeout_ms for room; on 0 buf gets an empty buffer back. Called and
  * returns with s->mu held, the caller counted in s->callers. */
-static int sender_submit(fr_data_sender *s, fr_buf *buf, int timeout_ms)
+static int sender_submit(fr_data_sender *s, fr_buf *buf, int timeout_ms, fr_data_done_fn done,
+                         void *done_arg)
 {
     if (!sender_wait(s, has_room, timeout_ms) || atomic_load(&s->closing)) {
         return atomic_load(&s->closing) ? FR_ECLOSED : FR_EBUSY;
@@ -491,17 +514,38 @@ static int sender_submit(fr_data_sender *s, fr_buf *buf, int timeout_ms)
     atomic_fetch_add(&s->inflight, 1);
     if (s->nfree == 0) {
         /* Every slot is busy: the first to free up sends it. */
-        int tail = (s->queue_head + s->queue_len) % s->queue_cap;
-        buf_swap(buf, &s->queue[tail]);
+        data_queued *q = &s->queue[(s->queue_head + s->queue_len) % s->queue_cap];
+        buf_swap(buf, &q->batch);
+        q->done = done;
+        q->done_arg = done_arg;
         s->queue_len++;
         return 0;
     }
     data_slot *sl = &s->slots[s->free_slots[--s->nfree]];
     buf_swap(buf, &sl->batch);
+    sl->done = done;
+    sl->done_arg = done_arg;
     pthread_mutex_unlock(&s->mu);
     slot_attempt(sl);
     pthread_mutex_lock(&s->mu);
     return 0;
+}
+
+int fr_data_send_notify(fr_data_sender *s, fr_buf *buf, int timeout_ms, fr_data_done_fn done,
+                        void *arg)
+{
+    if (s == NULL || buf == NULL || (buf->data == NULL && buf->len > 0)) {
+        return FR_EINVAL;
+    }
+    if (buf->len > FR_MAX_MESSAGE) {
+        return FR_ETOOBIG;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->callers++;
+    int rv = sender_submit(s, buf, timeout_ms, done, arg);
+    caller_leave(s);
+    pthread_mutex_unlock(&s->mu);
+    return rv;
 }
 
 int fr_data_send_buf(fr_data_sender *s, fr_buf *buf, int timeout_ms)
@@ -514,7 +558,7 @@ int fr_data_send_buf(fr_data_sender *s, fr_buf *buf, int timeout_ms)
     }
     pthread_mutex_lock(&s->mu);
     s->callers++;
-    int rv = sender_submit(s, buf, timeout_ms);
+    int rv = sender_submit(s, buf, timeout_ms, NULL, NULL);
     caller_leave(s);
     pthread_mutex_unlock(&s->mu);
     return rv;
@@ -537,7 +581,7 @@ int fr_data_send(fr_data_sender *s, const void *data, size_t len, int timeout_ms
     pthread_mutex_unlock(&s->mu);
     int copied = fr_buf_append(&b, data, len);
     pthread_mutex_lock(&s->mu);
-    int rv = copied == 0 ? sender_submit(s, &b, timeout_ms) : FR_ENOMEM;
+    int rv = copied == 0 ? sender_submit(s, &b, timeout_ms, NULL, NULL) : FR_ENOMEM;
     buf_recycle(&b);
     buf_swap(&b, &s->spare); /* b: whatever another caller left there */
     caller_leave(s);
@@ -596,21 +640,32 @@ void fr_data_sender_close(fr_data_sender *s)
     if (s->sock_open) {
         nng_close(s->sock);
     }
-    int abandoned = s->queue_len;
-    for (int i = 0; s->queue != NULL && i < s->queue_cap; i++) {
-        fr_buf_free(&s->queue[i]);
-    }
-    fr_buf_free(&s->spare);
+    /* Abandoned batches: their senders hear FR_ECLOSED, oldest first. */
+    int abandoned = 0;
     for (int i = 0; i < s->nslots; i++) {
         data_slot *sl = &s->slots[i];
         msg_drop(nng_aio_get_msg(sl->aio));
         nng_aio_set_msg(sl->aio, NULL);
         if (sl->state != SLOT_IDLE) {
             abandoned++;
+            if (sl->done != NULL) {
+                sl->done(sl->done_arg, FR_ECLOSED, NULL);
+            }
         }
         fr_buf_free(&sl->batch);
         nng_aio_free(sl->aio);
     }
+    for (int i = 0; i < s->queue_len; i++) {
+        data_queued *q = &s->queue[(s->queue_head + i) % s->queue_cap];
+        abandoned++;
+        if (q->done != NULL) {
+            q->done(q->done_arg, FR_ECLOSED, NULL);
+        }
+    }
+    for (int i = 0; s->queue != NULL && i < s->queue_cap; i++) {
+        fr_buf_free(&s->queue[i].batch);
+    }
+    fr_buf_free(&s->spare);
     if (abandoned > 0) {
         fr_warn("data", "%s: closed with %d batch(es) in flight, abandoned", s->name, abandoned);
     }
@@ -631,26 +686,35 @@ void fr_data_sender_close(fr_data_sender *s)
 
 typedef enum worker_state {
     WORKER_RECEIVING,
+    WORKER_DEFERRED, /* the handler answers later (fr_data_answer) */
     WORKER_REPLYING,
 } worker_state;
 
-typedef struct data_worker {
+/* A worker is also the fr_data_call of the request it holds. */
+struct fr_data_call {
     fr_data_receiver *r;
     nng_ctx ctx;
     nng_aio *aio;
     worker_state state;
-    fr_buf reply; /* refusal encoding scratch, reused */
-} data_worker;
+    nng_msg *held; /* the request while deferred */
+    fr_buf reply;  /* refusal encoding scratch, reused */
+};
+typedef struct fr_data_call data_worker;
 
 struct fr_data_receiver {
     nng_socket sock;
     bool sock_open;
     char *name;
     fr_data_handler fn;
+    fr_data_deferring_handler dfn;
     void *fn_ctx;
     data_worker *workers;
     int nworkers; /* workers whose aio exists */
     atomic_bool stopping;
+    pthread_mutex_t mu; /* deferred and its cv */
+    pthread_cond_t cv;
+    bool sync_init;
+    int deferred; /* calls a handler still has to answer */
 
     atomic_uint_fast64_t received;
     atomic_uint_fast64_t acked;
@@ -690,14 +754,17 @@ static void worker_recv(data_worker *w)
     nng_ctx_recv(w->ctx, w->aio);
 }
 
-/* Runs the handler and turns the request into its reply in place. */
-static void worker_handle(data_worker *w, nng_msg *m)
+/* Turns the request m into its answer (rv and err as a handler's) in place
+ * and sends it. */
+static void worker_reply(data_worker *w, nng_msg *m, int rv, const fr_error *errp)
 {
     fr_data_receiver *r = w->r;
     fr_error err;
-    fr_error_clear(&err);
-    atomic_fetch_add(&r->received, 1);
-    int rv = r->fn(r->fn_ctx, nng_msg_body(m), nng_msg_len(m), &err);
+    if (errp != NULL) {
+        err = *errp;
+    } else {
+        fr_error_clear(&err);
+    }
     const void *reply = ack_ok;
     size_t len = sizeof(ack_ok);
     if (rv == 0) {
@@ -736,6 +803,51 @@ static void worker_handle(data_worker *w, nng_msg *m)
     nng_ctx_send(w->ctx, w->aio);
 }
 
+/* Runs the handler; answers now, or leaves the worker holding the request
+ * until the handler's fr_data_answer. */
+static void worker_handle(data_worker *w, nng_msg *m)
+{
+    fr_data_receiver *r = w->r;
+    fr_error err;
+    fr_error_clear(&err);
+    atomic_fetch_add(&r->received, 1);
+    if (r->dfn == NULL) {
+        int rv = r->fn(r->fn_ctx, nng_msg_body(m), nng_msg_len(m), &err);
+        worker_reply(w, m, rv, &err);
+        return;
+    }
+    /* Deferred before the call: the handler may answer from another
+     * thread before it returns. */
+    w->state = WORKER_DEFERRED;
+    w->held = m;
+    pthread_mutex_lock(&r->mu);
+    r->deferred++;
+    pthread_mutex_unlock(&r->mu);
+    int rv = r->dfn(r->fn_ctx, w, nng_msg_body(m), nng_msg_len(m), &err);
+    if (rv != FR_DATA_LATER) {
+        fr_data_answer(w, rv, &err);
+    }
+}
+
+void fr_data_answer(fr_data_call *call, int rv, const fr_error *err)
+{
+    data_worker *w = call;
+    fr_data_receiver *r = w->r;
+    nng_msg *m = w->held;
+    w->held = NULL;
+    if (atomic_load(&r->stopping)) {
+        /* No answer: the sender resends the batch elsewhere or later. */
+        msg_drop(m);
+    } else {
+        worker_reply(w, m, rv, err);
+    }
+    pthread_mutex_lock(&r->mu);
+    if (--r->deferred == 0) {
+        pthread_cond_broadcast(&r->cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
 static void worker_cb(void *arg)
 {
     data_worker *w = arg;
@@ -762,11 +874,13 @@ static void worker_cb(void *arg)
     worker_recv(w);
 }
 
-int fr_data_receiver_start(fr_data_receiver **out, const char *url, bool listen,
-                           const fr_tls_conf *tls, int workers, fr_data_handler fn, void *ctx)
+static int receiver_start(fr_data_receiver **out, const char *url, bool listen,
+                          const fr_tls_conf *tls, int workers, fr_data_handler fn,
+                          fr_data_deferring_handler dfn, void *ctx)
 {
     *out = NULL;
-    if (url == NULL || fn == NULL || workers < 1 || workers > DATA_MAX_WORKERS) {
+    if (url == NULL || (fn == NULL) == (dfn == NULL) || workers < 1 ||
+        workers > DATA_MAX_WORKERS) {
         return FR_EINVAL;
     }
     fr_data_receiver *r = calloc(1, sizeof(*r));
@@ -774,8 +888,19 @@ int fr_data_receiver_start(fr_data_receiver **out, const char *url, bool listen,
         return FR_ENOMEM;
     }
     r->fn = fn;
+    r->dfn = dfn;
     r->fn_ctx = ctx;
     int rv = FR_ENOMEM;
+    if (pthread_mutex_init(&r->mu, NULL) != 0) {
+        free(r);
+        return FR_ENOMEM;
+    }
+    if (cond_init_monotonic(&r->cv) != 0) {
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return FR_ENOMEM;
+    }
+    r->sync_init = true;
     if ((r->name = strdup(url)) == NULL ||
         (r->workers = calloc((size_t)workers, sizeof(*r->workers))) == NULL) {
         goto fail;
@@ -823,6 +948,19 @@ fail:
     return rv;
 }
 
+int fr_data_receiver_start(fr_data_receiver **out, const char *url, bool listen,
+                           const fr_tls_conf *tls, int workers, fr_data_handler fn, void *ctx)
+{
+    return receiver_start(out, url, listen, tls, workers, fn, NULL, ctx);
+}
+
+int fr_data_receiver_start_deferring(fr_data_receiver **out, const char *url, bool listen,
+                                     const fr_tls_conf *tls, int workers,
+                                     fr_data_deferring_handler fn, void *ctx)
+{
+    return receiver_start(out, url, listen, tls, workers, NULL, fn, ctx);
+}
+
 void fr_data_receiver_stats_get(fr_data_receiver *r, fr_data_receiver_stats *st)
 {
     st->received = atomic_load(&r->received);
@@ -837,6 +975,14 @@ void fr_data_receiver_stop(fr_data_receiver *r)
         return;
     }
     atomic_store(&r->stopping, true);
+    /* Deferred calls hold their workers until answered. */
+    if (r->sync_init) {
+        pthread_mutex_lock(&r->mu);
+        while (r->deferred > 0) {
+            pthread_cond_wait(&r->cv, &r->mu);
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
     /* Workers first, then the socket, for the reason given in
      * fr_data_sender_close. Stopping a worker waits for its handler. */
     for (int i = 0; i < r->nworkers; i++) {
@@ -853,5 +999,9 @@ void fr_data_receiver_stop(fr_data_receiver *r)
     }
     free(r->workers);
     free(r->name);
+    if (r->sync_init) {
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+    }
     free(r);
 }

@@ -212,3 +212,23 @@ int fr_seqwin_check(fr_seqwin *w, const char *source, uint64_t seq)
     pthread_mutex_unlock(&sh->mu);
     return rv;
 }
+
+bool fr_seqwin_seen(fr_seqwin *w, const char *source, uint64_t seq)
+{
+    size_t len;
+    uint64_t h = seqwin_hash(source, &len);
+    seqwin_shard *sh = &w->shards[h & (SEQWIN_SHARDS - 1u)];
+    pthread_mutex_lock(&sh->mu);
+    const seqwin_source *src = shard_find(sh, h, source, len);
+    bool seen = false;
+    if (src != NULL) {
+        if (seq < src->lo) {
+            seen = true;
+        } else if (seq - src->lo < FR_SEQWIN_BITS) {
+            uint64_t idx = seq & SEQWIN_MASK;
+            seen = (src->bits[idx >> 6] >> (idx & 63u)) & 1u;
+        }
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return seen;
+}

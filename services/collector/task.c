@@ -1044,6 +1044,10 @@ static task *task_new(tasks *t, fr_manifest *m, binding *b, size_t nb, const cha
     }
     k->owner = t;
     snprintf(k->id, sizeof(k->id), "%s", id);
+    /* Batches are numbered from the clock (us), so a task loaded again
+     * after a restart keeps numbering above what receivers have seen and
+     * its new batches are not taken for resends (schemas/batch.md). */
+    k->seq = (uint64_t)(fr_now_ns() / 1000);
     const char *name = mv_name(m);
     k->name = strdup(name != NULL && name[0] != '\0' ? name : id);
     if (k->name == NULL) {

@@ -68,6 +68,19 @@ int fr_data_send(fr_data_sender *s, const void *data, size_t len, int timeout_ms
  * unchanged and still the caller's. */
 int fr_data_send_buf(fr_data_sender *s, fr_buf *buf, int timeout_ms);
 
+/* How a batch handed to fr_data_send_notify ended: rv 0 when acknowledged,
+ * FR_EREMOTE when the receiver refused it for good (err holds its words),
+ * FR_ECLOSED when the sender closed with it still in flight (err NULL).
+ * Called exactly once, on one of nng's threads (or in
+ * fr_data_sender_close's); it must not block or call back into this
+ * sender. */
+typedef void (*fr_data_done_fn)(void *arg, int rv, const fr_error *err);
+
+/* fr_data_send_buf that also says how the batch ends: on 0, done(arg, ...)
+ * is called once later; on failure it is never called. done may be NULL. */
+int fr_data_send_notify(fr_data_sender *s, fr_buf *buf, int timeout_ms, fr_data_done_fn done,
+                        void *arg);
+
 /* Waits until every queued batch is acked or rejected, up to timeout_ms
  * (-1 = forever). 0 or FR_ETIMEDOUT. */
 int fr_data_flush(fr_data_sender *s, int timeout_ms);
@@ -75,7 +88,7 @@ int fr_data_flush(fr_data_sender *s, int timeout_ms);
 void fr_data_sender_stats_get(fr_data_sender *s, fr_data_sender_stats *st);
 
 /* Closes and frees; batches still in flight are abandoned (counted in the
- * log line). Safe on NULL. */
+ * log line; fr_data_send_notify's are told FR_ECLOSED). Safe on NULL. */
 void fr_data_sender_close(fr_data_sender *s);
 
 /* ---- receiver ---- */
@@ -101,9 +114,34 @@ typedef struct fr_data_receiver_stats {
 int fr_data_receiver_start(fr_data_receiver **out, const char *url, bool listen,
                            const fr_tls_conf *tls, int workers, fr_data_handler fn, void *ctx);
 
+/* A receiver whose handler may answer later, for a stage that acknowledges
+ * a batch only once the next stage has (end-to-end acks: a batch survives
+ * the death of the stage in the middle).
+ *
+ * The handler gets the request's call handle. It returns 0, FR_EBUSY or a
+ * refusal as an fr_data_handler does (answered at once), or FR_DATA_LATER
+ * and then calls fr_data_answer(call, ...) exactly once, from any thread,
+ * maybe before the handler itself returns. Until then data stays valid
+ * and the call holds one of the `workers` contexts, so `workers` bounds
+ * the batches held. */
+typedef struct fr_data_call fr_data_call;
+#define FR_DATA_LATER 1
+typedef int (*fr_data_deferring_handler)(void *ctx, fr_data_call *call, const void *data,
+                                         size_t len, fr_error *err);
+
+int fr_data_receiver_start_deferring(fr_data_receiver **out, const char *url, bool listen,
+                                     const fr_tls_conf *tls, int workers,
+                                     fr_data_deferring_handler fn, void *ctx);
+
+/* Answers a deferred call: rv and err as a handler's return and err (err
+ * may be NULL). After fr_data_receiver_stop has begun no answer is sent
+ * (the sender resends the batch). The call handle is invalid afterwards. */
+void fr_data_answer(fr_data_call *call, int rv, const fr_error *err);
+
 void fr_data_receiver_stats_get(fr_data_receiver *r, fr_data_receiver_stats *st);
 
-/* Stops, waits for running handlers, frees. Safe on NULL. */
+/* Stops, waits for running handlers and for every deferred call to be
+ * answered, frees. Safe on NULL. */
 void fr_data_receiver_stop(fr_data_receiver *r);
 
 /* ---- duplicate detection by (source, seq) ---- */
@@ -122,5 +160,9 @@ void fr_seqwin_destroy(fr_seqwin *w);
 /* Records (source, seq). Returns 1 when it was new, 0 when already seen,
  * FR_ENOMEM on allocation failure. */
 int fr_seqwin_check(fr_seqwin *w, const char *source, uint64_t seq);
+
+/* Whether (source, seq) counts as seen, without recording it: true for a
+ * recorded one and for one too old to tell. */
+bool fr_seqwin_seen(fr_seqwin *w, const char *source, uint64_t seq);
 
 #endif

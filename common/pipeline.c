@@ -1,0 +1,122 @@
+/* Processor and sink plugins' node configs: the policy table applied as a
+ * config spec to the node's config map, so a task's process and publish
+ * config gets the same parsing and messages as a service's config file. */
+#include "fresco/pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Copies src into dst[cap], cut short when it does not fit. */
+static void copy_cut(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap) {
+        n = cap - 1;
+    }
+    memmove(dst, src, n);
+    dst[n] = '\0';
+}
+
+static fr_cfg_spec node_spec(const fr_node_policy *p, const char *plugin)
+{
+    return (fr_cfg_spec){plugin, p->fields, p->nfields};
+}
+
+void fr_node_config_free(const fr_node_policy *p, void *config)
+{
+    if (config == NULL) {
+        return;
+    }
+    if (p != NULL) {
+        if (p->config_free != NULL) {
+            p->config_free(config);
+        }
+        fr_cfg_spec spec = node_spec(p, "");
+        fr_config_free(&spec, config);
+    }
+    free(config);
+}
+
+int fr_node_config_load(const fr_node_policy *p, const char *plugin, const fr_mf_map *config,
+                        const char *node_path, void **out, fr_error *err)
+{
+    fr_error_clear(err);
+    *out = NULL;
+    fr_cfg_spec spec = node_spec(p, plugin);
+    void *obj = calloc(1, p->config_size != 0 ? p->config_size : 1);
+    if (obj == NULL) {
+        return fr_error_set(err, FR_ENOMEM, node_path, "out of memory");
+    }
+    char where[sizeof(err->where)];
+    snprintf(where, sizeof(where), "%s.config", node_path);
+    int rv = fr_config_defaults(&spec, obj, err);
+    /* Scalars first, so a map handler sees the scalar settings. */
+    for (size_t i = 0; rv == 0 && config != NULL && i < config->n; i++) {
+        const fr_mf_entry *e = &config->v[i];
+        if (e->value.type == FR_MF_MAP) {
+            continue;
+        }
+        snprintf(where, sizeof(where), "%s.config.%s", node_path, e->key);
+        rv = fr_config_set(&spec, obj, e->key, e->value.type == FR_MF_NULL ? NULL : e->value.text,
+                           where, err);
+    }
+    for (size_t i = 0; rv == 0 && config != NULL && i < config->n; i++) {
+        const fr_mf_entry *e = &config->v[i];
+        if (e->value.type != FR_MF_MAP) {
+            continue;
+        }
+        snprintf(where, sizeof(where), "%s.config.%s", node_path, e->key);
+        rv = p->config_map != NULL ? p->config_map(obj, e->key, &e->value.map, err) : FR_EUNKNOWN;
+        if (rv == FR_EUNKNOWN) {
+            rv = fr_error_set(err, FR_EUNKNOWN, where, "%s: key '%s' takes no map", plugin, e->key);
+        } else if (rv != 0) {
+            char msg[sizeof(err->message)];
+            copy_cut(msg, sizeof(msg), err->message[0] ? err->message : fr_strerror(rv));
+            fr_error_set(err, rv, where, "%s: key '%s': %s", plugin, e->key, msg);
+        }
+    }
+    if (rv != 0) {
+        fr_node_config_free(p, obj);
+        return rv;
+    }
+    *out = obj;
+    return 0;
+}
+
+void fr_node_error_locate(fr_error *err, const char *plugin, const char *node_path)
+{
+    if (err == NULL) {
+        return;
+    }
+    char where[2 * sizeof(err->where)];
+    char msg[2 * sizeof(err->message)];
+    if (err->where[0] != '\0') {
+        snprintf(where, sizeof(where), "%s.config.%s", node_path, err->where);
+    } else {
+        copy_cut(where, sizeof(where), node_path);
+    }
+    snprintf(msg, sizeof(msg), "%s: %s", plugin,
+             err->message[0] ? err->message : fr_strerror(err->code));
+    copy_cut(err->where, sizeof(err->where), where);
+    copy_cut(err->message, sizeof(err->message), msg);
+}
+
+bool fr_sink_retryable(int rv)
+{
+    switch (rv) {
+    case FR_EINVAL:
+    case FR_ETYPE:
+    case FR_ETOOBIG:
+    case FR_EUNSUPPORTED:
+    case FR_ETRUNC:
+    case FR_EDEPTH:
+    case FR_ETRAILING:
+    case FR_EMISSING:
+    case FR_EUNKNOWN:
+    case FR_EDUP:
+        return false;
+    default:
+        return rv != 0;
+    }
+}
