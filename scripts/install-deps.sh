@@ -27,8 +27,16 @@ FRESCO_PACKAGES=(
     libyaml-dev
     libcmocka-dev
     libvirt-dev
+    libpq-dev
+    librdkafka-dev
     # collectd runs beside fresco in the libvirt benchmark
     collectd-core
+    # the publisher's sinks are tested against the real stores: a throwaway
+    # PostgreSQL cluster, InfluxDB 1.x, librdkafka's mock cluster (kcat
+    # reads it back)
+    postgresql
+    influxdb
+    kcat
     # tests, certificates, compose validation, several-node tests
     openssl
     docker-compose
