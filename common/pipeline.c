@@ -18,6 +18,35 @@ static void copy_cut(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
+/* snap's plugins spell config keys in camelCase (BufLength, procPath);
+ * fresco's tables in snake_case. A key with capitals is read as its
+ * snake_case form: "BufLength" -> "buf_length". */
+static const char *node_key(const char *key, char *buf, size_t cap)
+{
+    bool upper = false;
+    for (const char *c = key; *c != '\0' && !upper; c++) {
+        upper = *c >= 'A' && *c <= 'Z';
+    }
+    if (!upper) {
+        return key;
+    }
+    size_t n = 0;
+    for (size_t i = 0; key[i] != '\0' && n + 2 < cap; i++) {
+        char c = key[i];
+        if (c >= 'A' && c <= 'Z') {
+            bool after_lower = i > 0 && ((key[i - 1] >= 'a' && key[i - 1] <= 'z') ||
+                                         (key[i - 1] >= '0' && key[i - 1] <= '9'));
+            if (after_lower) {
+                buf[n++] = '_';
+            }
+            c = (char)(c - 'A' + 'a');
+        }
+        buf[n++] = c;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 static fr_cfg_spec node_spec(const fr_node_policy *p, const char *plugin)
 {
     return (fr_cfg_spec){plugin, p->fields, p->nfields};
@@ -58,8 +87,9 @@ int fr_node_config_load(const fr_node_policy *p, const char *plugin, const fr_mf
             continue;
         }
         snprintf(where, sizeof(where), "%s.config.%s", node_path, e->key);
-        rv = fr_config_set(&spec, obj, e->key, e->value.type == FR_MF_NULL ? NULL : e->value.text,
-                           where, err);
+        char kbuf[128];
+        rv = fr_config_set(&spec, obj, node_key(e->key, kbuf, sizeof(kbuf)),
+                           e->value.type == FR_MF_NULL ? NULL : e->value.text, where, err);
     }
     for (size_t i = 0; rv == 0 && config != NULL && i < config->n; i++) {
         const fr_mf_entry *e = &config->v[i];
@@ -67,7 +97,9 @@ int fr_node_config_load(const fr_node_policy *p, const char *plugin, const fr_mf
             continue;
         }
         snprintf(where, sizeof(where), "%s.config.%s", node_path, e->key);
-        rv = p->config_map != NULL ? p->config_map(obj, e->key, &e->value.map, err) : FR_EUNKNOWN;
+        char kbuf[128];
+        const char *key = node_key(e->key, kbuf, sizeof(kbuf));
+        rv = p->config_map != NULL ? p->config_map(obj, key, &e->value.map, err) : FR_EUNKNOWN;
         if (rv == FR_EUNKNOWN) {
             rv = fr_error_set(err, FR_EUNKNOWN, where, "%s: key '%s' takes no map", plugin, e->key);
         } else if (rv != 0) {

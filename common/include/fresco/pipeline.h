@@ -50,8 +50,9 @@ typedef struct fr_node_policy {
 
 /* Parses a node's config map into a new zeroed config_size struct:
  * defaults, then each entry (a scalar through fr_config_set; a map through
- * config_map). plugin names the plugin in messages; node_path is the
- * node's manifest path ("workflow.collect.process[0]"). Unknown keys and
+ * config_map). A key with capitals is read as its snake_case form, so
+ * snap's "BufLength" sets buf_length. plugin names the plugin in
+ * messages; node_path is the node's manifest path ("workflow.collect.process[0]"). Unknown keys and
  * bad values fail with err->where "<node_path>.config.<key>" and
  * err->message naming the key. Free with fr_node_config_free. */
 int fr_node_config_load(const fr_node_policy *p, const char *plugin, const fr_mf_map *config,
