@@ -681,6 +681,113 @@ int fr_manifest_error(const fr_manifest *m, fr_error *err, int code, fr_mf_pos p
     return rv;
 }
 
+/* Reads "<name>[<n>]" at the start of *p (then an optional '.'), for the
+ * node segments of a path. */
+static bool path_take_index(const char **p, const char *name, size_t *idx)
+{
+    size_t n = strlen(name);
+    const char *s = *p;
+    if (strncmp(s, name, n) != 0 || s[n] != '[') {
+        return false;
+    }
+    char *end;
+    unsigned long long v = strtoull(s + n + 1, &end, 10);
+    if (end == s + n + 1 || *end != ']') {
+        return false;
+    }
+    *idx = (size_t)v;
+    s = end + 1;
+    if (*s == '.') {
+        s++;
+    }
+    *p = s;
+    return true;
+}
+
+/* The deepest entry of map that the dotted rest of a path names: a key may
+ * itself hold dots ("linger.ms"), so the longest key that matches wins. */
+static void config_pos_of(const fr_mf_map *map, const char *rest, fr_mf_pos *pos)
+{
+    while (rest[0] != '\0') {
+        const fr_mf_entry *best = NULL;
+        size_t best_len = 0;
+        for (size_t i = 0; i < map->n; i++) {
+            size_t kl = strlen(map->v[i].key);
+            if (kl > best_len && strncmp(rest, map->v[i].key, kl) == 0 &&
+                (rest[kl] == '\0' || rest[kl] == '.')) {
+                best = &map->v[i];
+                best_len = kl;
+            }
+        }
+        if (best == NULL) {
+            return;
+        }
+        *pos = best->pos;
+        rest += best_len;
+        if (*rest == '.') {
+            rest++;
+        }
+        if (best->value.type != FR_MF_MAP) {
+            return;
+        }
+        map = &best->value.map;
+    }
+}
+
+int fr_manifest_pos_of(const fr_manifest *m, const char *path, fr_mf_pos *pos)
+{
+    static const char prefix[] = "workflow.collect.";
+    if (m == NULL || path == NULL || strncmp(path, prefix, sizeof(prefix) - 1) != 0) {
+        return FR_ENOTFOUND;
+    }
+    const char *p = path + sizeof(prefix) - 1;
+    const fr_mf_node *procs = m->collect.process, *pubs = m->collect.publish;
+    size_t nprocs = m->collect.nprocess, npubs = m->collect.npublish;
+    const fr_mf_node *node = NULL;
+    size_t i;
+    for (;;) {
+        if (path_take_index(&p, "process", &i)) {
+            if (i >= nprocs) {
+                return FR_ENOTFOUND;
+            }
+            node = &procs[i];
+            procs = node->process;
+            nprocs = node->nprocess;
+            pubs = node->publish;
+            npubs = node->npublish;
+        } else if (path_take_index(&p, "publish", &i)) {
+            if (i >= npubs) {
+                return FR_ENOTFOUND;
+            }
+            node = &pubs[i];
+            procs = NULL;
+            nprocs = npubs = 0;
+        } else {
+            break;
+        }
+    }
+    if (node == NULL) {
+        return FR_ENOTFOUND;
+    }
+    *pos = node->pos;
+    if (strncmp(p, "config.", 7) == 0) {
+        config_pos_of(&node->config, p + 7, pos);
+    }
+    return 0;
+}
+
+int fr_manifest_locate(const fr_manifest *m, fr_error *err)
+{
+    fr_mf_pos pos;
+    if (err == NULL || fr_manifest_pos_of(m, err->where, &pos) != 0) {
+        return err != NULL ? err->code : 0;
+    }
+    char path[sizeof(err->where)], msg[sizeof(err->message)];
+    memcpy(path, err->where, sizeof(path));
+    memcpy(msg, err->message, sizeof(msg));
+    return fr_manifest_error(m, err, err->code, pos, path, "%s", msg);
+}
+
 /* ---- the tree --------------------------------------------------------- */
 
 typedef enum mf_kind {

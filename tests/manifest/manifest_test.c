@@ -1141,6 +1141,65 @@ static void test_cron(void **state)
     cron_ok("0 0 0 29 2 *");
 }
 
+/* A processor's or publisher's refusal names a path; the collector turns
+ * it into the line and column the user wrote. */
+static void test_locate_node_paths(void **state)
+{
+    fr_manifest *m = parse_ok("version: 1\n"
+                              "schedule: {type: simple, interval: 1s}\n"
+                              "workflow:\n"
+                              "  collect:\n"
+                              "    metrics: {/a/b: {}}\n"
+                              "    publish:\n"
+                              "      - plugin_name: file\n"
+                              "        config: {file: /tmp/x}\n"
+                              "    process:\n"
+                              "      - plugin_name: tag\n"
+                              "        config:\n"
+                              "          tags: \"a:b\"\n"
+                              "          rdkafka: {linger.ms: 5}\n"
+                              "        process:\n"
+                              "          - plugin_name: anomaly\n"
+                              "            publish:\n"
+                              "              - plugin_name: kafka\n"
+                              "                config: {brokers: x}\n");
+    fr_mf_pos pos;
+    assert_fr_ok(fr_manifest_pos_of(m, "workflow.collect.publish[0]", &pos));
+    assert_int_equal(pos.line, 7);
+    assert_fr_ok(fr_manifest_pos_of(m, "workflow.collect.publish[0].config.file", &pos));
+    assert_int_equal(pos.line, 8);
+    assert_fr_ok(fr_manifest_pos_of(m, "workflow.collect.process[0].config.tags", &pos));
+    assert_int_equal(pos.line, 12);
+    assert_int_equal(pos.col, 11);
+    /* a dotted key inside a map */
+    assert_fr_ok(
+        fr_manifest_pos_of(m, "workflow.collect.process[0].config.rdkafka.linger.ms", &pos));
+    assert_int_equal(pos.line, 13);
+    assert_true(pos.col > 11);
+    assert_fr_ok(fr_manifest_pos_of(
+        m, "workflow.collect.process[0].process[0].publish[0].config.brokers", &pos));
+    assert_int_equal(pos.line, 18);
+    /* an unknown key stops at its node */
+    assert_fr_ok(fr_manifest_pos_of(m, "workflow.collect.process[0].config.nope", &pos));
+    assert_int_equal(pos.line, 10);
+    assert_int_equal(fr_manifest_pos_of(m, "workflow.collect.process[3]", &pos), FR_ENOTFOUND);
+    assert_int_equal(fr_manifest_pos_of(m, "workflow.collect.publish[0].process[0]", &pos),
+                     FR_ENOTFOUND);
+    assert_int_equal(fr_manifest_pos_of(m, "schedule.interval", &pos), FR_ENOTFOUND);
+
+    fr_error err;
+    fr_error_set(&err, FR_ECONFIG, "workflow.collect.process[0].config.tags",
+                 "tag: pair 1 'a' has no ':'");
+    assert_int_equal(fr_manifest_locate(m, &err), FR_ECONFIG);
+    assert_string_equal(err.where, "t.yaml:12:11");
+    assert_string_equal(err.message,
+                        "workflow.collect.process[0].config.tags: tag: pair 1 'a' has no ':'");
+    fr_error_set(&err, FR_EINVAL, "elsewhere", "x");
+    fr_manifest_locate(m, &err);
+    assert_string_equal(err.where, "elsewhere");
+    fr_manifest_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1160,6 +1219,7 @@ int main(void)
         cmocka_unit_test(test_pack_is_a_manifest),
         cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_cron),
+        cmocka_unit_test(test_locate_node_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

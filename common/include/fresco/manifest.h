@@ -259,4 +259,16 @@ const fr_mf_value *fr_mf_map_get(const fr_mf_map *map, const char *key);
 int fr_manifest_error(const fr_manifest *m, fr_error *err, int code, fr_mf_pos pos,
                       const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* The position of what a path below workflow.collect names: a process or
+ * publish node ("workflow.collect.process[0].publish[1]") or a key of a
+ * node's config ("workflow.collect.process[0].config.tags"; the deepest
+ * key found). 0, or FR_ENOTFOUND when the path names nothing in m. */
+int fr_manifest_pos_of(const fr_manifest *m, const char *path, fr_mf_pos *pos);
+
+/* Rewrites an error whose where is such a path (a processor's or
+ * publisher's refusal of a node) into the manifest's own terms: where
+ * "<source>:<line>:<col>", message "<path>: <message>". An error whose
+ * where names nothing in m is left as it is. Returns err->code. */
+int fr_manifest_locate(const fr_manifest *m, fr_error *err);
+
 #endif
