@@ -253,8 +253,7 @@ static void *file_read(const char *path, size_t *len)
 }
 
 void fr_pipeline_store_load(const char *dir,
-                            void (*fn)(void *arg, const char *file, const fr_node *args),
-                            void *arg)
+                            void (*fn)(void *arg, const char *file, const fr_node *args), void *arg)
 {
     char folder[4096];
     if (dir == NULL || dir[0] == '\0' || store_path(folder, sizeof(folder), dir, NULL, "") != 0) {

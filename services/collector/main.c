@@ -2,6 +2,7 @@
  * the batches down the pipeline (to the processors) and to `task watch`
  * (events "metrics/<task id>"). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include "fresco/data.h"
 #include "fresco/log.h"
 #include "fresco/manifest.h"
+#include "fresco/pipectl.h"
 #include "fresco/service.h"
 #include "fresco/self.h"
 #include "registry.h"
@@ -20,15 +22,36 @@
 typedef struct collector_conf {
     fr_service_conf svc;
     fr_strlist processors;
+    fr_strlist processor_controls;
+    fr_strlist publishers;
+    fr_strlist publisher_controls;
     int64_t window;
     int64_t resend_ms;
     int64_t send_timeout_ms;
+    int64_t pipeline_sync_ms;
+    int64_t control_timeout_ms;
 } collector_conf;
 
 static const fr_cfg_field collector_fields[] = {
     FR_SERVICE_FIELDS(collector_conf, svc, "tcp://127.0.0.1:7400", "tcp://127.0.0.1:7402"),
     {"processors", FR_CFG_LIST, "tcp://127.0.0.1:7411", offsetof(collector_conf, processors),
      "processor data-in addresses to dial (batches are spread over them; empty: none)", 0, 0, NULL},
+    {"processor_controls", FR_CFG_LIST, "tcp://127.0.0.1:7410",
+     offsetof(collector_conf, processor_controls),
+     "processor control addresses: each task's process nodes are handed to every one", 0, 0, NULL},
+    {"publishers", FR_CFG_LIST, "tcp://127.0.0.1:7421", offsetof(collector_conf, publishers),
+     "publisher data-in addresses, for tasks with publish nodes of their own (empty: none)", 0, 0,
+     NULL},
+    {"publisher_controls", FR_CFG_LIST, "tcp://127.0.0.1:7420",
+     offsetof(collector_conf, publisher_controls),
+     "publisher control addresses: each task's own publish nodes are handed to every one", 0, 0,
+     NULL},
+    {"pipeline_sync", FR_CFG_DURATION, "10s", offsetof(collector_conf, pipeline_sync_ms),
+     "how often every task is handed to the processors and publishers again (a restarted or new "
+     "replica learns them)",
+     100, 3600000, NULL},
+    {"control_timeout", FR_CFG_DURATION, "2s", offsetof(collector_conf, control_timeout_ms),
+     "how long a processor or publisher may take to answer pipeline.put", 10, 60000, NULL},
     {"window", FR_CFG_INT, "16", offsetof(collector_conf, window),
      "batches in flight to the processors", 1, 4096, NULL},
     {"resend", FR_CFG_DURATION, "2s", offsetof(collector_conf, resend_ms),
@@ -44,7 +67,15 @@ static const fr_cfg_spec collector_spec = {"collector", collector_fields,
 typedef struct collector {
     registry *reg;
     tasks *tasks;
-    fr_data_sender *down;
+    const collector_conf *conf;
+    fr_data_sender *down;   /* to the processors */
+    fr_data_sender *direct; /* to the publishers */
+    fr_ctl_fanout *procctl, *pubctl;
+    pthread_t sync;
+    bool sync_started, sync_stop;
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_cv;
+    bool proc_down, pub_down; /* the last sync found nobody: said once */
 } collector;
 
 static collector col;
@@ -128,6 +159,133 @@ static int need_str(const fr_node *args, const char *key, const char **out, fr_c
     return 0;
 }
 
+/* ---- handing tasks to the processors and publishers ---- */
+
+/* Puts the task on one stage. A refusal is turned into the manifest's
+ * line; a stage nobody answers for refuses the task at creation (the
+ * sync keeps trying for tasks that exist). */
+static int stage_put(fr_ctl_fanout *f, const char *stage, const fr_mf_node *first,
+                     const char *first_path, const fr_buf *args, const fr_manifest *m,
+                     fr_error *err)
+{
+    if (fr_ctl_fanout_count(f) == 0) {
+        return fr_manifest_error(m, err, FR_ECONFIG, first->pos, first_path,
+                                 "this collector has no %s configured (%s_controls)", stage,
+                                 stage[1] == 'r' ? "processor" : "publisher");
+    }
+    char code[48];
+    int rv = fr_ctl_fanout_call(f, "pipeline.put", args->data, args->len,
+                                (int)col.conf->control_timeout_ms, NULL, code, err);
+    if (rv == FR_EREMOTE) {
+        return fr_manifest_locate(m, err);
+    }
+    if (rv != 0) {
+        char msg[sizeof(err->message)];
+        snprintf(msg, sizeof(msg), "%s", err->message);
+        return fr_manifest_error(m, err, rv, first->pos, first_path, "no %s took the task: %s",
+                                 stage, msg);
+    }
+    return 0;
+}
+
+static int pipeline_put(void *arg, const char *id, const char *name, const fr_manifest *m,
+                        fr_error *err)
+{
+    fr_buf args = FR_BUF_INIT;
+    int rv = fr_pipeline_put_pack(id, name, m, &args);
+    if (rv != 0) {
+        return fr_error_set(err, rv, NULL, "out of memory");
+    }
+    if (m->collect.nprocess > 0) {
+        rv = stage_put(col.procctl, "processors", &m->collect.process[0],
+                       "workflow.collect.process[0]", &args, m, err);
+    }
+    if (rv == 0 && m->collect.npublish > 0) {
+        rv = stage_put(col.pubctl, "publishers", &m->collect.publish[0],
+                       "workflow.collect.publish[0]", &args, m, err);
+    }
+    fr_buf_free(&args);
+    return rv;
+}
+
+static void pipeline_remove(void *arg, const char *id, const fr_manifest *m)
+{
+    fr_buf args = FR_BUF_INIT;
+    if (fr_pipeline_remove_pack(id, &args) != 0) {
+        return;
+    }
+    fr_ctl_fanout *to[2] = {m->collect.nprocess > 0 ? col.procctl : NULL,
+                            m->collect.npublish > 0 ? col.pubctl : NULL};
+    for (int i = 0; i < 2; i++) {
+        fr_error err;
+        fr_error_clear(&err);
+        if (to[i] != NULL && fr_ctl_fanout_call(to[i], "pipeline.remove", args.data, args.len,
+                                                (int)col.conf->control_timeout_ms, NULL, NULL,
+                                                &err) == FR_ETIMEDOUT) {
+            fr_warn("pipelines", "task %s: the %s did not hear of its removal: %s", id,
+                    i == 0 ? "processors" : "publishers", err.message);
+        }
+    }
+    fr_buf_free(&args);
+}
+
+/* One task put again on each stage it uses: quietly, but a stage that
+ * stops (or starts again) answering is said once. */
+static void sync_one(void *arg, const char *id, const char *name, const fr_manifest *m)
+{
+    fr_buf args = FR_BUF_INIT;
+    if (fr_pipeline_put_pack(id, name, m, &args) != 0) {
+        return;
+    }
+    fr_ctl_fanout *to[2] = {m->collect.nprocess > 0 ? col.procctl : NULL,
+                            m->collect.npublish > 0 ? col.pubctl : NULL};
+    bool *down[2] = {&col.proc_down, &col.pub_down};
+    for (int i = 0; i < 2; i++) {
+        if (to[i] == NULL || fr_ctl_fanout_count(to[i]) == 0) {
+            continue;
+        }
+        fr_error err;
+        fr_error_clear(&err);
+        int rv = fr_ctl_fanout_call(to[i], "pipeline.put", args.data, args.len,
+                                    (int)col.conf->control_timeout_ms, NULL, NULL, &err);
+        const char *stage = i == 0 ? "processors" : "publishers";
+        if (rv == FR_ETIMEDOUT && !*down[i]) {
+            *down[i] = true;
+            fr_warn("pipelines", "the %s do not answer: %s", stage, err.message);
+        } else if (rv == 0 && *down[i]) {
+            *down[i] = false;
+            fr_info("pipelines", "the %s answer again", stage);
+        } else if (rv == FR_EREMOTE) {
+            fr_warn("pipelines", "task %s refused by the %s: %s%s%s", id, stage, err.where,
+                    err.where[0] ? ": " : "", err.message);
+        }
+    }
+    fr_buf_free(&args);
+}
+
+static void *sync_run(void *arg)
+{
+    pthread_mutex_lock(&col.sync_mu);
+    while (!col.sync_stop) {
+        pthread_mutex_unlock(&col.sync_mu);
+        tasks_each(col.tasks, sync_one, NULL);
+        pthread_mutex_lock(&col.sync_mu);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        int64_t ms = col.conf->pipeline_sync_ms;
+        until.tv_sec += ms / 1000;
+        until.tv_nsec += (ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!col.sync_stop && pthread_cond_timedwait(&col.sync_cv, &col.sync_mu, &until) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&col.sync_mu);
+    return NULL;
+}
+
 static int op_task_create(void *ctx, const fr_node *args, fr_ctl_reply *r)
 {
     const char *text = NULL, *file = "manifest";
@@ -150,7 +308,7 @@ static int op_task_create(void *ctx, const fr_node *args, fr_ctl_reply *r)
     rv = tasks_create(col.tasks, m, no_start, id, &err);
     if (rv != 0) {
         fr_manifest_free(m);
-        return reply_err(r, rv, "bad_manifest", &err);
+        return reply_err(r, rv, rv == FR_ETIMEDOUT ? "unavailable" : "bad_manifest", &err);
     }
     return tasks_pack_get(col.tasks, id, fr_ctl_reply_packer(r), &err);
 }
@@ -303,18 +461,42 @@ static int collector_start(fr_service *svc, void *confp)
         return FR_EIO;
     }
     plugins_restore();
+    col.conf = conf;
+    fr_data_sender_opts o = {.window = (int)conf->window, .resend_ms = (int)conf->resend_ms};
     if (conf->processors.n > 0) {
-        fr_data_sender_opts o = {.window = (int)conf->window, .resend_ms = (int)conf->resend_ms};
         int rv = fr_data_sender_open(&col.down, (const char *const *)conf->processors.v,
                                      conf->processors.n, fr_service_tls(svc), &o);
         if (rv != 0) {
             return rv;
         }
     }
+    if (conf->publishers.n > 0) {
+        int rv = fr_data_sender_open(&col.direct, (const char *const *)conf->publishers.v,
+                                     conf->publishers.n, fr_service_tls(svc), &o);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    /* No data address for a stage: nothing can reach it, whatever its
+     * control addresses say. */
+    int crv = fr_ctl_fanout_open(&col.procctl, (const char *const *)conf->processor_controls.v,
+                                 conf->processors.n > 0 ? conf->processor_controls.n : 0,
+                                 fr_service_tls(svc));
+    if (crv == 0) {
+        crv = fr_ctl_fanout_open(&col.pubctl, (const char *const *)conf->publisher_controls.v,
+                                 conf->publishers.n > 0 ? conf->publisher_controls.n : 0,
+                                 fr_service_tls(svc));
+    }
+    if (crv != 0) {
+        return crv;
+    }
     tasks_env env = {
         .reg = col.reg,
         .events = fr_service_events(svc),
         .down = col.down,
+        .direct = col.direct,
+        .pipeline_put = pipeline_put,
+        .pipeline_remove = pipeline_remove,
         .node = fr_service_node(svc),
         .state_dir = fr_service_conf_get(svc)->state_dir,
         .send_timeout_ms = (int)conf->send_timeout_ms,
@@ -339,6 +521,16 @@ static int collector_start(fr_service *svc, void *confp)
     if (rv != 0) {
         return rv;
     }
+    pthread_mutex_init(&col.sync_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&col.sync_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&col.sync, NULL, sync_run, NULL) != 0) {
+        return FR_ENOMEM;
+    }
+    col.sync_started = true;
     static const fr_ctl_op ops[] = {
         {"task.create", op_task_create, NULL,
          "{manifest: text, file?, no_start?}: create (and start) a task"},
@@ -359,13 +551,29 @@ static int collector_start(fr_service *svc, void *confp)
 
 static void collector_stop(fr_service *svc, void *confp)
 {
+    if (col.sync_started) {
+        pthread_mutex_lock(&col.sync_mu);
+        col.sync_stop = true;
+        pthread_cond_broadcast(&col.sync_cv);
+        pthread_mutex_unlock(&col.sync_mu);
+        pthread_join(col.sync, NULL);
+        col.sync_started = false;
+    }
     tasks_close(col.tasks);
     col.tasks = NULL;
     if (col.down != NULL && fr_data_flush(col.down, 2000) != 0) {
         fr_warn("data", "batches still unacknowledged by the processors at shutdown");
     }
+    if (col.direct != NULL && fr_data_flush(col.direct, 2000) != 0) {
+        fr_warn("data", "batches still unacknowledged by the publishers at shutdown");
+    }
     fr_data_sender_close(col.down);
     col.down = NULL;
+    fr_data_sender_close(col.direct);
+    col.direct = NULL;
+    fr_ctl_fanout_close(col.procctl);
+    fr_ctl_fanout_close(col.pubctl);
+    col.procctl = col.pubctl = NULL;
     registry_destroy(col.reg);
     col.reg = NULL;
 }

@@ -725,18 +725,30 @@ static void task_emit(task *k, fr_batch *b)
         snprintf(topic, sizeof(topic), "metrics/%s", k->id);
         fr_event_publish(env->events, topic, wire.data, wire.len);
     }
-    if (env->down != NULL && mv_has_downstream(k->m)) {
-        int rv = fr_data_send(env->down, wire.data, wire.len, env->send_timeout_ms);
+    /* Processing goes to the processors; the task's own publish nodes
+     * straight to the publishers. */
+    fr_data_sender *to[2] = {k->m->collect.nprocess > 0 ? env->down : NULL,
+                             k->m->collect.npublish > 0 ? env->direct : NULL};
+    uint64_t resends = 0;
+    for (int i = 0; i < 2; i++) {
+        if (to[i] == NULL) {
+            continue;
+        }
+        int rv = fr_data_send(to[i], wire.data, wire.len, env->send_timeout_ms);
         fr_data_sender_stats st;
-        fr_data_sender_stats_get(env->down, &st);
-        atomic_store(env->resends, st.resends);
+        fr_data_sender_stats_get(to[i], &st);
+        resends += st.resends;
         if (rv == 0) {
             atomic_fetch_add(env->batches_sent, 1);
         } else {
             atomic_fetch_add(env->send_busy, 1);
-            fr_warn("tasks", "task %s: batch %llu not taken downstream: %s", k->id,
-                    (unsigned long long)b->seq, fr_strerror(rv));
+            fr_warn("tasks", "task %s: batch %llu not taken by the %s: %s", k->id,
+                    (unsigned long long)b->seq, i == 0 ? "processors" : "publishers",
+                    fr_strerror(rv));
         }
+    }
+    if (to[0] != NULL || to[1] != NULL) {
+        atomic_store(env->resends, resends);
     }
     fr_buf_free(&wire);
 }
@@ -1110,6 +1122,12 @@ int tasks_create(tasks *t, fr_manifest *m, bool no_start, char id[37], fr_error 
         return rv;
     }
     make_id(id);
+    if (t->env.pipeline_put != NULL && mv_has_downstream(m) &&
+        (rv = t->env.pipeline_put(t->env.pipeline_arg, id,
+                                  name != NULL && name[0] != '\0' ? name : id, m, err)) != 0) {
+        bindings_free(t, b, nb);
+        return rv;
+    }
     task *k = task_new(t, m, b, nb, id, fr_now_ns());
     if (k == NULL) {
         bindings_free(t, b, nb);
@@ -1241,6 +1259,9 @@ int tasks_remove(tasks *t, const char *id, fr_error *err)
         pthread_mutex_unlock(&t->lock);
     }
     task_unpersist(t, k->id);
+    if (t->env.pipeline_remove != NULL && mv_has_downstream(k->m)) {
+        t->env.pipeline_remove(t->env.pipeline_arg, k->id, k->m);
+    }
     fr_info("tasks", "removed task %s (%s)", k->id, k->name);
     task_publish_state(k, "removed");
     task_unref(k);
@@ -1279,6 +1300,27 @@ static void pack_task(task *k, msgpack_packer *pk)
         pack_str(pk, k->b[i].p->name);
     }
     pthread_mutex_unlock(&k->lock);
+}
+
+void tasks_each(tasks *t,
+                void (*fn)(void *arg, const char *id, const char *name, const fr_manifest *m),
+                void *arg)
+{
+    pthread_mutex_lock(&t->lock);
+    size_t n = t->n;
+    task **v = n > 0 ? malloc(n * sizeof(*v)) : NULL;
+    for (size_t i = 0; v != NULL && i < n; i++) {
+        v[i] = t->v[i];
+        pthread_mutex_lock(&v[i]->lock);
+        v[i]->refs++;
+        pthread_mutex_unlock(&v[i]->lock);
+    }
+    pthread_mutex_unlock(&t->lock);
+    for (size_t i = 0; v != NULL && i < n; i++) {
+        fn(arg, v[i]->id, v[i]->name, v[i]->m);
+        task_unref(v[i]);
+    }
+    free(v);
 }
 
 int tasks_pack_get(tasks *t, const char *id, msgpack_packer *pk, fr_error *err)

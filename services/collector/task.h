@@ -34,7 +34,18 @@ typedef struct tasks tasks;
 typedef struct tasks_env {
     registry *reg;
     fr_event_pub *events;  /* metrics/<id> and event/task; may be NULL */
-    fr_data_sender *down;  /* to the processor; may be NULL */
+    fr_data_sender *down;  /* to the processors (tasks with process nodes); may be NULL */
+    fr_data_sender *direct; /* to the publishers (tasks with publish nodes of their own); may
+                               be NULL */
+    /* Called by tasks_create once the task's collect part is checked, with
+     * its new id, before it exists: hands the process and publish parts to
+     * the stages that run them, which check them; non-zero (err filled)
+     * refuses the task. May be NULL. */
+    int (*pipeline_put)(void *arg, const char *id, const char *name, const fr_manifest *m,
+                        fr_error *err);
+    /* Called by tasks_remove after the task is gone. May be NULL. */
+    void (*pipeline_remove)(void *arg, const char *id, const fr_manifest *m);
+    void *pipeline_arg;
     const char *node;      /* source of every batch */
     const char *state_dir; /* NULL: nothing persisted */
     int send_timeout_ms;
@@ -61,6 +72,12 @@ int tasks_start(tasks *t, const char *id, fr_error *err);
 int tasks_stop(tasks *t, const char *id, fr_error *err);
 int tasks_enable(tasks *t, const char *id, fr_error *err);
 int tasks_remove(tasks *t, const char *id, fr_error *err);
+
+/* Calls fn for every task (outside the table's lock; the manifest stays
+ * valid during the call). */
+void tasks_each(tasks *t, void (*fn)(void *arg, const char *id, const char *name,
+                                     const fr_manifest *m),
+                void *arg);
 
 /* Packs task.get's result for one task, or task.list's array. */
 int tasks_pack_get(tasks *t, const char *id, msgpack_packer *pk, fr_error *err);

@@ -50,5 +50,7 @@ int cli_cmd_call(cli *c);
 int cli_cmd_task(cli *c);
 int cli_cmd_metric(cli *c);
 int cli_cmd_plugin(cli *c);
+int cli_cmd_pipeline(cli *c);
+int cli_cmd_spool(cli *c);
 
 #endif

@@ -1,7 +1,7 @@
 /* fresco task / metric / plugin: the collector's verbs, as snaptel has them.
  *
  *   fresco task create -t FILE [--no-start]     fresco task list
- *   fresco task get|start|stop|enable|remove ID  fresco task watch ID
+ *   fresco task get|start|stop|enable|remove ID  fresco task watch ID [--processed]
  *   fresco metric list [--ns PREFIX]             fresco metric get NS
  *   fresco plugin list | load FILE | unload NAME
  * Every verb takes --json. */
@@ -25,10 +25,10 @@ static void pack_kv(msgpack_packer *pk, const char *k, const char *v)
     msgpack_pack_str_body(pk, v, strlen(v));
 }
 
-/* Calls the collector with one string argument (or none) and prints the
- * result as JSON when asked; *res stays for the caller to print. */
-static int collector_call(cli *c, const char *op, const char *key, const char *value,
-                          fr_ctl_result *res)
+/* Calls a service with one string argument (or none); *res stays for the
+ * caller to print. */
+static int service_call(cli *c, const char *service, const char *op, const char *key,
+                        const char *value, fr_ctl_result *res)
 {
     fr_buf args = FR_BUF_INIT;
     msgpack_packer pk;
@@ -37,9 +37,15 @@ static int collector_call(cli *c, const char *op, const char *key, const char *v
     if (key != NULL) {
         pack_kv(&pk, key, value);
     }
-    int rv = cli_call_service(c, "collector", op, args.data, args.len, res);
+    int rv = cli_call_service(c, service, op, args.data, args.len, res);
     fr_buf_free(&args);
     return rv;
+}
+
+static int collector_call(cli *c, const char *op, const char *key, const char *value,
+                          fr_ctl_result *res)
+{
+    return service_call(c, "collector", op, key, value, res);
 }
 
 static const char *str_of(const fr_node *n, const char *key)
@@ -205,24 +211,24 @@ static void watch_signal(int sig)
     watch_stop = 1;
 }
 
-/* The collector's event address, from its status; a wildcard host is
+/* A service's event address, from its status; a wildcard host is
  * replaced by the host the control address names. */
-static int events_address(cli *c, char *out, size_t cap)
+static int events_address(cli *c, const char *service, char *out, size_t cap)
 {
     fr_ctl_result res;
-    int rv = collector_call(c, "status", NULL, NULL, &res);
+    int rv = service_call(c, service, "status", NULL, NULL, &res);
     if (rv != 0) {
         return rv;
     }
     const char *ev = "";
     fr_node_get_str(fr_node_get(res.result, "addresses"), "events", &ev);
     if (ev[0] == '\0') {
-        fprintf(stderr, "fresco: the collector publishes no events\n");
+        fprintf(stderr, "fresco: the %s publishes no events\n", service);
         fr_ctl_result_free(&res);
         return FR_ENOTFOUND;
     }
     const char *wild = strstr(ev, "0.0.0.0");
-    const char *ctl = cli_address(c, "collector");
+    const char *ctl = cli_address(c, service);
     if (wild != NULL && ctl != NULL) {
         const char *h = strstr(ctl, "://");
         const char *port = h != NULL ? strrchr(h + 3, ':') : NULL;
@@ -260,7 +266,27 @@ static void print_value(const fr_metric *m)
     }
 }
 
-static int task_watch(cli *c, const char *id)
+/* Opens a subscription to a service's events with one topic prefix. */
+static int watch_open(cli *c, const char *service, const char *topic, fr_event_sub **sub)
+{
+    char addr[512];
+    if (events_address(c, service, addr, sizeof(addr)) != 0) {
+        return 1;
+    }
+    int rv;
+    if ((rv = fr_event_sub_open(sub, addr, &c->tls)) != 0 ||
+        (rv = fr_event_subscribe(*sub, topic)) != 0) {
+        fprintf(stderr, "fresco: cannot watch %s: %s\n", addr, fr_strerror(rv));
+        fr_event_sub_close(*sub);
+        *sub = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+/* fresco task watch ID [--processed]: the task's batches as the collector
+ * emits them, or (--processed) as the processor's nodes pass them on. */
+static int task_watch(cli *c, const char *id, bool processed)
 {
     fr_ctl_result res;
     int rv = collector_call(c, "task.get", "id", id, &res);
@@ -270,31 +296,29 @@ static int task_watch(cli *c, const char *id)
     char tid[64];
     snprintf(tid, sizeof(tid), "%s", str_of(res.result, "id"));
     fr_ctl_result_free(&res);
-    char addr[512];
-    if (events_address(c, addr, sizeof(addr)) != 0) {
-        return 1;
-    }
-    fr_event_sub *sub = NULL;
+    fr_event_sub *sub = NULL, *tasks = NULL;
     char topic[128];
-    snprintf(topic, sizeof(topic), "metrics/%s", tid);
-    if ((rv = fr_event_sub_open(&sub, addr, &c->tls)) != 0 ||
-        (rv = fr_event_subscribe(sub, topic)) != 0 ||
-        (rv = fr_event_subscribe(sub, "event/task")) != 0) {
-        fprintf(stderr, "fresco: cannot watch %s: %s\n", addr, fr_strerror(rv));
-        fr_event_sub_close(sub);
+    snprintf(topic, sizeof(topic), processed ? "metrics/%s/" : "metrics/%s", tid);
+    if (watch_open(c, "collector", "event/task", &tasks) != 0 ||
+        watch_open(c, processed ? "processor" : "collector", topic, &sub) != 0) {
+        fr_event_sub_close(tasks);
         return 1;
     }
     signal(SIGINT, watch_signal);
     signal(SIGTERM, watch_signal);
     if (!c->json) {
-        printf("Watching task %s (Ctrl-C to stop)\n", tid);
-        printf("%-60s %-20s %-10s %-26s %s\n", "NAMESPACE", "DATA", "UNIT", "TIMESTAMP", "TAGS");
+        printf("Watching task %s%s (Ctrl-C to stop)\n", tid, processed ? " after processing" : "");
+        printf("%-60s %-20s %-10s %-26s %s\n", "NAMESPACE", "DATA", "UNIT", "TIMESTAMP",
+               processed ? "TAGS (NODE)" : "TAGS");
     }
     fflush(stdout);
     int code = 0;
     while (!watch_stop) {
         fr_event ev;
-        rv = fr_event_recv(sub, 500, &ev);
+        rv = fr_event_recv(tasks, 0, &ev);
+        if (rv == FR_ETIMEDOUT) {
+            rv = fr_event_recv(sub, 250, &ev);
+        }
         if (rv == FR_ETIMEDOUT) {
             continue;
         }
@@ -334,6 +358,9 @@ static int task_watch(cli *c, const char *id)
                     for (uint32_t t = 0; t < m->ntags; t++) {
                         printf("%s%s=%s", t ? "," : "", m->tags[t].key, m->tags[t].value);
                     }
+                    if (b->route[0] != '\0') {
+                        printf(" (%s)", b->route);
+                    }
                     printf("\n");
                 }
             }
@@ -350,6 +377,7 @@ static int task_watch(cli *c, const char *id)
                 (unsigned long long)st.missed);
     }
     fr_event_sub_close(sub);
+    fr_event_sub_close(tasks);
     return code;
 }
 
@@ -377,12 +405,15 @@ int cli_cmd_task(cli *c)
         if (strcmp(sub, by_id[i].verb) != 0) {
             continue;
         }
-        if (c->argc != 2) {
-            fprintf(stderr, "fresco: usage: fresco task %s ID\n", sub);
+        bool processed =
+            by_id[i].op == NULL && c->argc == 3 && strcmp(c->argv[2], "--processed") == 0;
+        if (c->argc != 2 && !processed) {
+            fprintf(stderr, "fresco: usage: fresco task %s ID%s\n", sub,
+                    by_id[i].op == NULL ? " [--processed]" : "");
             return 2;
         }
         if (by_id[i].op == NULL) {
-            return task_watch(c, c->argv[1]);
+            return task_watch(c, c->argv[1], processed);
         }
         int rv = collector_call(c, by_id[i].op, "id", c->argv[1], &res);
         if (rv == 0 && !c->json && strcmp(sub, "remove") == 0) {

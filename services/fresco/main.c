@@ -5,6 +5,7 @@
  *   fresco [options] stats SERVICE [--json]
  *   fresco [options] call SERVICE OP [key=value...] [--json]
  *   fresco [options] task|metric|plugin ...      (the collector's verbs)
+ *   fresco [options] pipeline list|plugins, spool (the processor's and publisher's)
  *
  * Options come from /etc/fresco/cli.yaml, FRESCO_CLI_<KEY> and --key=value,
  * in that order; `fresco --help` lists them. */
@@ -56,6 +57,9 @@ static const struct {
      "task create -t FILE [--no-start] | list | get|start|stop|enable|remove|watch ID"},
     {"metric", cli_cmd_metric, "metric list [--ns PREFIX] | get NS      the collector's catalog"},
     {"plugin", cli_cmd_plugin, "plugin list | load FILE | unload NAME     collector plugins"},
+    {"pipeline", cli_cmd_pipeline,
+     "pipeline list [TASK] | plugins             process nodes and sinks of every task"},
+    {"spool", cli_cmd_spool, "spool                                     the publisher's spool"},
 };
 
 static void usage(FILE *f)

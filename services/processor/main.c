@@ -652,8 +652,7 @@ static int processor_start(fr_service *svc, void *confp)
          "{task, name, manifest}: run the task's process nodes here (and pass it on to the "
          "publishers)"},
         {"pipeline.remove", op_pipeline_remove, NULL, "{task}: forget a task"},
-        {"pipeline.list", op_pipeline_list, NULL,
-         "{task?}: tasks with their nodes and counts"},
+        {"pipeline.list", op_pipeline_list, NULL, "{task?}: tasks with their nodes and counts"},
         {"plugin.list", op_plugin_list, NULL, "the processor plugins built in"},
     };
     return fr_service_add_ops(svc, ops, sizeof(ops) / sizeof(ops[0]));

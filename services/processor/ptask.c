@@ -67,11 +67,10 @@ static void ptask_free(ptask *t)
     free(t);
 }
 
-static int pnodes_build(ptask *t, const fr_mf_node *mf, size_t n, const char *parent,
-                        pnode **out, fr_error *err);
+static int pnodes_build(ptask *t, const fr_mf_node *mf, size_t n, const char *parent, pnode **out,
+                        fr_error *err);
 
-static int pnode_build(ptask *t, const fr_mf_node *mf, const char *path, pnode *n,
-                       fr_error *err)
+static int pnode_build(ptask *t, const fr_mf_node *mf, const char *path, pnode *n, fr_error *err)
 {
     char full[544];
     snprintf(full, sizeof(full), "workflow.collect.%s", path);
@@ -126,8 +125,8 @@ static int pnode_build(ptask *t, const fr_mf_node *mf, const char *path, pnode *
     return 0;
 }
 
-static int pnodes_build(ptask *t, const fr_mf_node *mf, size_t n, const char *parent,
-                        pnode **out, fr_error *err)
+static int pnodes_build(ptask *t, const fr_mf_node *mf, size_t n, const char *parent, pnode **out,
+                        fr_error *err)
 {
     *out = NULL;
     if (n == 0) {
@@ -157,8 +156,7 @@ static int pnodes_build(ptask *t, const fr_mf_node *mf, size_t n, const char *pa
     return 0;
 }
 
-int ptask_build(const fr_manifest *m, const char *id, const char *name, ptask **out,
-                fr_error *err)
+int ptask_build(const fr_manifest *m, const char *id, const char *name, ptask **out, fr_error *err)
 {
     *out = NULL;
     fr_error_clear(err);

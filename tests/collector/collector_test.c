@@ -26,7 +26,7 @@ static void collector_up(void)
 {
     char sd[700];
     snprintf(sd, sizeof(sd), "--state_dir=%s", state_dir);
-    const char *extra[] = {sd, "--processors=", NULL};
+    const char *extra[] = {sd, "--processors=", "--publishers=", NULL};
     tst_service_start(&col, "collector", tmp, extra);
 }
 
@@ -477,30 +477,42 @@ static bool publisher_caught_up(void *arg)
     return sent >= 40 && stat_counter(f->pub, "metrics_in") >= 40;
 }
 
-/* A task with a publish node: its batches go collector -> processor ->
- * publisher over the data path. */
+/* A task with a process node and one publish node of its own: the batches
+ * go collector -> processor -> publisher and collector -> publisher, the
+ * task's nodes reach both stages over their control sockets. */
 static void test_batches_flow_down_the_pipeline(void **state)
 {
     tst_service pub, proc;
-    char pub_in[64], proc_in[64], a1[128], a2[128], a3[128], a4[128], sd[700];
+    char pub_in[64], proc_in[64], a1[128], a2[128], a3[128], a4[128], a5[128], a6[128], a7[128],
+        sd[700], psd[700];
     snprintf(pub_in, sizeof(pub_in), "tcp://127.0.0.1:%d", tst_free_port());
     snprintf(proc_in, sizeof(proc_in), "tcp://127.0.0.1:%d", tst_free_port());
     snprintf(a1, sizeof(a1), "--data_in=%s", pub_in);
-    const char *pe[] = {a1, NULL};
+    snprintf(psd, sizeof(psd), "--state_dir=%s/pipeline-publisher", tmp);
+    const char *pe[] = {a1, psd, NULL};
     tst_service_start(&pub, "publisher", tmp, pe);
     snprintf(a2, sizeof(a2), "--data_in=%s", proc_in);
     snprintf(a3, sizeof(a3), "--publishers=%s", pub_in);
-    const char *pr[] = {a2, a3, NULL};
+    snprintf(a4, sizeof(a4), "--publisher_controls=%s", pub.control);
+    const char *pr[] = {a2, a3, a4, NULL};
     tst_service_start(&proc, "processor", tmp, pr);
-    snprintf(a4, sizeof(a4), "--processors=%s", proc_in);
+    snprintf(a5, sizeof(a5), "--processors=%s", proc_in);
+    snprintf(a6, sizeof(a6), "--processor_controls=%s", proc.control);
+    snprintf(a7, sizeof(a7), "--publisher_controls=%s", pub.control);
     snprintf(sd, sizeof(sd), "--state_dir=%s/pipeline-state", tmp);
-    const char *ce[] = {a4, sd, NULL};
+    const char *ce[] = {a3, a5, a6, a7, sd, NULL};
     tst_service_start(&col, "collector", tmp, ce);
     load_plugin();
 
     fr_ctl_result res;
     const char *id =
-        create(TEST_MANIFEST("", "", "        values: 1\n") "    publish:\n"
+        create(TEST_MANIFEST("", "", "        values: 1\n") "    process:\n"
+                                                            "      - plugin_name: passthrough\n"
+                                                            "        publish:\n"
+                                                            "          - plugin_name: file\n"
+                                                            "            config:\n"
+                                                            "              file: /dev/null\n"
+                                                            "    publish:\n"
                                                             "      - plugin_name: file\n"
                                                             "        config:\n"
                                                             "          file: /dev/null\n",
@@ -512,7 +524,8 @@ static void test_batches_flow_down_the_pipeline(void **state)
     flow f = {&pub, &col};
     assert_true(tst_wait_until(publisher_caught_up, &f, 20000));
     assert_true(stat_counter(&col, "batches_sent") >= 20);
-    assert_true(stat_counter(&proc, "batches_in") >= 20);
+    assert_true(stat_counter(&proc, "batches_in") >= 10);
+    assert_true(stat_counter(&proc, "outputs_sent") >= 10);
     tst_service_stop(&col, 5000);
     tst_service_stop(&proc, 5000);
     tst_service_stop(&pub, 5000);
