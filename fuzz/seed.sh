@@ -2,8 +2,8 @@
 # Fills the seed corpora fuzz/corpus/<target>/ from the wire examples
 # schemas/examples/*.hex, one small binary file per example:
 #   batch-*            fuzz_batch, fuzz_mpdoc
-#   ctl-*-request      fuzz_ctl_request, fuzz_mpdoc
-#   ctl-*, data-*      fuzz_mpdoc
+#   ctl-*-request, pipeline-*-request   fuzz_ctl_request, fuzz_mpdoc
+#   ctl-*, data-*, pipeline-*          fuzz_mpdoc
 #   event-*            fuzz_event; its map alone to fuzz_mpdoc
 #
 #   fuzz/seed.sh [OUT_DIR]      (default: fuzz/corpus in the source tree)
@@ -44,11 +44,11 @@ for f in "$root"/schemas/examples/*.hex; do
         put fuzz_batch "$name" "$tmp/$name"
         put fuzz_mpdoc "$name" "$tmp/$name"
         ;;
-    ctl-*-request)
+    ctl-*-request | pipeline-*-request)
         put fuzz_ctl_request "$name" "$tmp/$name"
         put fuzz_mpdoc "$name" "$tmp/$name"
         ;;
-    ctl-* | data-*)
+    ctl-* | data-* | pipeline-*)
         put fuzz_mpdoc "$name" "$tmp/$name"
         ;;
     event-*)

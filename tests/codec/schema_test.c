@@ -298,13 +298,17 @@ static void test_every_example_round_trips(void **state)
             check_request(x);
         } else if (has_prefix(x->name, "ctl-") && strstr(x->name, "-reply") != NULL) {
             check_reply(x, false);
+        } else if (has_prefix(x->name, "pipeline-") && strstr(x->name, "-request") != NULL) {
+            check_request(x);
+        } else if (has_prefix(x->name, "pipeline-") && strstr(x->name, "-reply") != NULL) {
+            check_reply(x, false);
         } else if (has_prefix(x->name, "data-")) {
             check_reply(x, true);
         } else if (has_prefix(x->name, "event-")) {
             check_event(x);
         } else {
             fail_msg("%s.hex: no rule for this name (batch-*, ctl-*-request, ctl-*-reply, "
-                     "data-*, event-*)",
+                     "pipeline-*-request, pipeline-*-reply, data-*, event-*)",
                      x->name);
         }
     }
@@ -322,6 +326,7 @@ static void test_every_example_is_documented(void **state)
     } owners[] = {
         {"batch-", "schemas/batch.md"},
         {"ctl-", "schemas/control.md"},
+        {"pipeline-", "schemas/pipeline.md"},
         {"data-", "schemas/data.md"},
         {"event-", "schemas/event.md"},
     };
@@ -354,6 +359,7 @@ static void test_required_examples(void **state)
         "batch-every-type",        "batch-empty",    "ctl-ping-request",
         "ctl-task-create-request", "ctl-ping-reply", "ctl-error-reply",
         "event-task-state",        "data-ack",       "data-busy",
+        "batch-routed",            "pipeline-remove-request", "pipeline-put-reply",
     };
     examples ex;
     load_examples(&ex);
