@@ -650,10 +650,13 @@ static int seg_create(spool *s, uint64_t base)
     return 0;
 }
 
-/* The lowest confirmed position over every cursor (the head when there is
- * none: nobody wants anything older). Called with mu held. */
+/* The lowest confirmed position over every cursor. With no cursor at all
+ * nothing is let go: the records wait for a reader. Called with mu held. */
 static uint64_t min_confirmed_locked(const spool *s)
 {
+    if (s->ncurs == 0) {
+        return s->segs[0].base;
+    }
     uint64_t m = s->head;
     for (size_t i = 0; i < s->ncurs; i++) {
         if (s->curs[i]->confirmed < m) {
