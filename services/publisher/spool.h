@@ -124,15 +124,24 @@ void spool_confirm(spool_reader *r, uint64_t pos);
  * same records again (after a sink failed to take them). */
 void spool_reader_rewind(spool_reader *r);
 
-/* Makes a spool_read waiting in another thread return FR_ECLOSED. */
+/* Makes a spool_read waiting in another thread return FR_ECLOSED; when
+ * no read is waiting, the next spool_read returns FR_ECLOSED (once). */
 void spool_reader_wake(spool_reader *r);
 
 /* Writes the reader's cursor and closes it; the cursor stays. Safe on NULL. */
 void spool_reader_close(spool_reader *r);
 
 /* Forgets the reader called name for good (its sink is gone): deletes the
- * cursor, so it no longer holds segments. It must not be open. 0 or
- * FR_ENOTFOUND. */
+ * cursor, so it no longer holds segments. It must not be open. 0,
+ * FR_ENOTFOUND, FR_EBUSY (it is open) or FR_EIO. */
 int spool_reader_remove(spool *s, const char *name);
+
+/* CRC-32C (Castagnoli, as iSCSI and ext4), the spool's checksum:
+ * spool_crc32c(0, "123456789", 9) == 0xe3069283; crc of a then b is
+ * spool_crc32c(spool_crc32c(0, a, na), b, nb). Uses the CPU's crc32
+ * instruction where there is one. spool_crc32c_sw is the table-driven
+ * version alone (for tests). */
+uint32_t spool_crc32c(uint32_t crc, const void *p, size_t n);
+uint32_t spool_crc32c_sw(uint32_t crc, const void *p, size_t n);
 
 #endif
