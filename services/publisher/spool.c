@@ -1371,6 +1371,11 @@ void spool_reader_rewind(spool_reader *r)
     r->pos = r->confirmed;
 }
 
+uint64_t spool_reader_position(const spool_reader *r)
+{
+    return r->pos;
+}
+
 void spool_reader_wake(spool_reader *r)
 {
     pthread_mutex_lock(&r->s->mu);

@@ -120,6 +120,10 @@ int spool_read(spool_reader *r, spool_record *rec, int timeout_ms);
  * deleted. */
 void spool_confirm(spool_reader *r, uint64_t pos);
 
+/* The reader's read position: where its next spool_read starts (after a
+ * rewind or at open: its confirmed position). */
+uint64_t spool_reader_position(const spool_reader *r);
+
 /* Moves the read position back to the last confirmed position, to read the
  * same records again (after a sink failed to take them). */
 void spool_reader_rewind(spool_reader *r);
