@@ -2,7 +2,7 @@
  *
  * Each source keeps a sliding window of FR_SEQWIN_BITS sequence numbers
  * [lo, lo + FR_SEQWIN_BITS) as a ring bitmap indexed by seq % FR_SEQWIN_BITS;
- * everything below lo counts as seen. A seq beyond the window slides it
+ * below lo nothing is known, so a seq there counts as new. A seq beyond the window slides it
  * forward, forgetting the oldest bits. Sources live in a hash map split into
  * shards, each with its own lock, so that threads checking different sources
  * rarely contend: this sits on the publisher's hot path. */
@@ -175,7 +175,8 @@ static void ring_clear(uint64_t *bits, uint64_t from, uint64_t n)
 static int source_check(seqwin_source *src, uint64_t seq)
 {
     if (seq < src->lo) {
-        return 0;
+        /* Below the window: too old to tell, so new (not recorded). */
+        return 1;
     }
     if (seq - src->lo >= FR_SEQWIN_BITS) {
         uint64_t lo = seq - (FR_SEQWIN_BITS - 1u);
@@ -221,10 +222,8 @@ bool fr_seqwin_seen(fr_seqwin *w, const char *source, uint64_t seq)
     pthread_mutex_lock(&sh->mu);
     const seqwin_source *src = shard_find(sh, h, source, len);
     bool seen = false;
-    if (src != NULL) {
-        if (seq < src->lo) {
-            seen = true;
-        } else if (seq - src->lo < FR_SEQWIN_BITS) {
+    if (src != NULL && seq >= src->lo) {
+        if (seq - src->lo < FR_SEQWIN_BITS) {
             uint64_t idx = seq & SEQWIN_MASK;
             seen = (src->bits[idx >> 6] >> (idx & 63u)) & 1u;
         }

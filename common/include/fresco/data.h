@@ -146,10 +146,12 @@ void fr_data_receiver_stop(fr_data_receiver *r);
 
 /* ---- duplicate detection by (source, seq) ---- */
 
-/* Remembers which sequence numbers of each source were seen: everything at
- * or below a per-source low-water mark, plus a bitmap of FR_SEQWIN_BITS
- * above it. A seq more than FR_SEQWIN_BITS below the newest seen counts as
- * seen (too old to tell: treated as a duplicate). Thread-safe. */
+/* Remembers which sequence numbers of each source were seen: a bitmap of
+ * the FR_SEQWIN_BITS numbers up to the newest seen. A seq further below
+ * the newest cannot be told apart and counts as new (a number jump, such
+ * as a restarted collector's clock-based numbers, must not make the
+ * previous run's late batches look like duplicates and be lost; the sinks
+ * drop exact duplicates). Thread-safe. */
 #define FR_SEQWIN_BITS 65536u
 
 typedef struct fr_seqwin fr_seqwin;
@@ -161,8 +163,8 @@ void fr_seqwin_destroy(fr_seqwin *w);
  * FR_ENOMEM on allocation failure. */
 int fr_seqwin_check(fr_seqwin *w, const char *source, uint64_t seq);
 
-/* Whether (source, seq) counts as seen, without recording it: true for a
- * recorded one and for one too old to tell. */
+/* Whether (source, seq) was recorded, without recording it (false for
+ * one below the window). */
 bool fr_seqwin_seen(fr_seqwin *w, const char *source, uint64_t seq);
 
 #endif
