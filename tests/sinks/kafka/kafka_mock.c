@@ -9,6 +9,7 @@
  *   --topic NAME    a topic created at start with P partitions (repeatable);
  *                   any other topic is created on first use with the mock's
  *                   own default of 4 partitions
+ *   --slow MS       how late a produce answer comes after SIGHUP (default 3000)
  *   --out FILE      where the bootstrap list ("127.0.0.1:36411,...") is
  *                   written, once the cluster listens: FILE is removed
  *                   first, the list written to FILE.tmp and renamed, so a
@@ -20,6 +21,10 @@
  *   SIGUSR1          every broker goes down: connections closed, new ones
  *                    refused (rd_kafka_mock_broker_set_down); the data is kept
  *   SIGUSR2          every broker comes up again on the same port
+ *   SIGHUP           every broker answers its next produce request late,
+ *                    after --slow MS (default 3000), having stored it at
+ *                    once: a producer whose request or message times out
+ *                    meanwhile cannot tell whether its messages are stored
  *
  * Mind the mock's limits: each partition keeps about 5 MiB, older
  * messages are dropped silently; keep test volumes well below. Consumers
@@ -41,7 +46,8 @@
 
 static void mock_usage(void)
 {
-    fprintf(stderr, "usage: kafka_mock --brokers N --partitions P --out FILE [--topic NAME]...\n");
+    fprintf(stderr, "usage: kafka_mock --brokers N --partitions P --out FILE [--topic NAME]... "
+                    "[--slow MS]\n");
 }
 
 static int mock_parse_count(const char *s, int max, int *out)
@@ -75,6 +81,19 @@ static int mock_write_out(const char *path, const char *text)
     return 0;
 }
 
+static void mock_slow_produce(rd_kafka_mock_cluster_t *mc, int brokers, int ms)
+{
+    const int16_t produce = 0; /* the Produce request's ApiKey */
+    for (int id = 1; id <= brokers; id++) {
+        rd_kafka_resp_err_t e = rd_kafka_mock_broker_push_request_error_rtts(
+            mc, id, produce, 1, RD_KAFKA_RESP_ERR_NO_ERROR, ms);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            fprintf(stderr, "kafka_mock: broker %d slow: %s\n", id, rd_kafka_err2str(e));
+        }
+    }
+    fprintf(stderr, "kafka_mock: %d broker(s) answer the next produce after %d ms\n", brokers, ms);
+}
+
 static void mock_set_all(rd_kafka_mock_cluster_t *mc, int brokers, int up)
 {
     for (int id = 1; id <= brokers; id++) {
@@ -90,10 +109,10 @@ static void mock_set_all(rd_kafka_mock_cluster_t *mc, int brokers, int up)
 
 int main(int argc, char **argv)
 {
-    int brokers = 1, partitions = 4, ntopics = 0;
+    int brokers = 1, partitions = 4, ntopics = 0, slow_ms = 3000;
     const char *out = NULL;
     const char *topics[MOCK_MAX_TOPICS];
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *arg = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -101,6 +120,8 @@ int main(int argc, char **argv)
             bad = mock_parse_count(val, 64, &brokers);
         } else if (strcmp(arg, "--partitions") == 0) {
             bad = mock_parse_count(val, 1024, &partitions);
+        } else if (strcmp(arg, "--slow") == 0) {
+            bad = mock_parse_count(val, 600000, &slow_ms);
         } else if (strcmp(arg, "--out") == 0) {
             out = val;
             bad = val == NULL;
@@ -116,7 +137,6 @@ int main(int argc, char **argv)
             mock_usage();
             return 2;
         }
-        i++;
     }
     if (out == NULL) {
         mock_usage();
@@ -135,10 +155,14 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* This instance only hosts the cluster: quiet its notice that it has
+     * no bootstrap.servers of its own. */
+    rd_kafka_conf_set(conf, "log_level", "4", errstr, sizeof(errstr));
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (rk == NULL) {
         fprintf(stderr, "kafka_mock: %s\n", errstr);
@@ -174,6 +198,8 @@ int main(int argc, char **argv)
         }
         if (sig == SIGUSR1 || sig == SIGUSR2) {
             mock_set_all(mc, brokers, sig == SIGUSR2);
+        } else if (sig == SIGHUP) {
+            mock_slow_produce(mc, brokers, slow_ms);
         } else {
             break;
         }

@@ -160,9 +160,8 @@ static void kafka_on_log(const rd_kafka_t *rk, int level, const char *fac, const
 static void kafka_on_error(rd_kafka_t *rk, int e, const char *reason, void *opaque)
 {
     kafka_sink *ks = opaque;
-    (void)rk;
     snprintf(ks->last_error, sizeof(ks->last_error), "%s", reason);
-    if (e == RD_KAFKA_RESP_ERR__FATAL) {
+    if (e == RD_KAFKA_RESP_ERR__FATAL && rd_kafka_type(rk) == RD_KAFKA_PRODUCER) {
         ks->fatal = true;
     }
     fr_debug(KAFKA_MODULE, "%s: %s: %s", ks->info->id, rd_kafka_err2name(e), reason);
