@@ -2,7 +2,7 @@
  * Kafka-protocol broker, in a process of its own, for tests that need a
  * Kafka cluster they can take down and bring back.
  *
- *   kafka_mock --brokers N --partitions P --out FILE [--topic NAME]...
+ *   kafka_mock --brokers N --partitions P --out FILE [--topic NAME]... [--slow MS]
  *
  *   --brokers N     brokers in the cluster (default 1); ids 1..N
  *   --partitions P  partitions of each --topic (default 4)
@@ -25,6 +25,9 @@
  *                    after --slow MS (default 3000), having stored it at
  *                    once: a producer whose request or message times out
  *                    meanwhile cannot tell whether its messages are stored
+ * Each signal is confirmed by a line on stderr once done ("kafka_mock: 1
+ * broker(s) down", "... up", "... answer the next produce after 3000 ms"):
+ * a test waits for that line rather than for time.
  *
  * Mind the mock's limits: each partition keeps about 5 MiB, older
  * messages are dropped silently; keep test volumes well below. Consumers

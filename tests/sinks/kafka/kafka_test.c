@@ -729,21 +729,31 @@ static void test_queue_full(void **state)
 /* A produce answered late, after the message timed out: the sink cannot
  * tell whether it is stored, so before sending anything again it reads the
  * topic back, finds the messages there and does not send them twice. */
-static void test_fate_unknown(void **state)
+/* Makes the mock answer its next produce request late (SIGHUP). */
+static void mock_slow_produce(void)
 {
-    (void)state;
-    sink s;
-    sink_open(&s, "unk",
-              "topic: unk, timeout: 5s, rdkafka: {message.timeout.ms: 1000, "
-              "request.timeout.ms: 1000}");
-    fr_batch *b[2] = {int_batch("n", "unk", 1, 10), int_batch("n", "unk", 2, 10)};
-    assert_write_ok(&s, b, 1);
-
     char *log = tst_slurp(mock.log);
     mock_wait w = {"answer the next produce", count_of(log, "answer the next produce") + 1};
     free(log);
     assert_int_equal(kill(mock.pid, SIGHUP), 0);
     assert_true(tst_wait_until(mock_said, &w, 5000));
+}
+
+/* The late answer's rdkafka settings: the message times out before the
+ * answer comes. */
+#define LATE_RDKAFKA "rdkafka: {message.timeout.ms: 1000, request.timeout.ms: 1000}"
+
+/* A produce answered late, after the message timed out: the sink cannot
+ * tell whether it is stored, so before sending anything again it reads the
+ * topic back, finds the messages there and does not send them twice. */
+static void test_fate_unknown(void **state)
+{
+    (void)state;
+    sink s;
+    sink_open(&s, "unk", "topic: unk, timeout: 5s, " LATE_RDKAFKA);
+    fr_batch *b[2] = {int_batch("n", "unk", 1, 10), int_batch("n", "unk", 2, 10)};
+    assert_write_ok(&s, b, 1);
+    mock_slow_produce();
     fr_error err;
     int rv = sink_write(&s, b + 1, 1, &err);
     print_message("late answer: write -> %s: %s\n", fr_errcode(rv), err.message);
@@ -757,6 +767,37 @@ static void test_fate_unknown(void **state)
     got g;
     read_topic("unk", &g);
     assert_once(&g, "unk/publish[0]", b, 2);
+    got_free(&g);
+    batches_free(b, 2);
+    sink_close(&s);
+}
+
+/* The same with no read back: what may be stored is sent again (at least
+ * once), and the sink does not stall on it. */
+static void test_fate_unknown_without_lookback(void **state)
+{
+    (void)state;
+    sink s;
+    sink_open(&s, "unk0", "topic: unk0, timeout: 5s, dedup_lookback: 0, " LATE_RDKAFKA);
+    fr_batch *b[2] = {int_batch("n", "unk0", 1, 10), int_batch("n", "unk0", 2, 10)};
+    assert_write_ok(&s, b, 1);
+    mock_slow_produce();
+    fr_error err;
+    assert_int_equal(sink_write(&s, b + 1, 1, &err), FR_EIO);
+    uint64_t unknown = sink_stat(&s, "unknown");
+    assert_true(unknown > 0);
+    write_until_ok(&s, b + 1, 1, 20000);
+    assert_int_equal(sink_stat(&s, "readbacks"), 0);
+    got g;
+    read_topic("unk0", &g);
+    const char *stream = "n\x1funk0\x1f";
+    for (uint32_t i = 0; i < 10; i++) {
+        assert_int_equal(got_count(&g, "unk0/publish[0]", stream, 1, i), 1);
+        size_t c = got_count(&g, "unk0/publish[0]", stream, 2, i);
+        assert_true(c == 1 || c == 2);
+    }
+    /* The mock stored what it answered late: each of those is there twice. */
+    assert_int_equal(g.n, 20 + unknown);
     got_free(&g);
     batches_free(b, 2);
     sink_close(&s);
@@ -1100,6 +1141,7 @@ int main(void)
         cmocka_unit_test_teardown(test_brokers_down_then_up, brokers_back_up),
         cmocka_unit_test_teardown(test_queue_full, brokers_back_up),
         cmocka_unit_test(test_fate_unknown),
+        cmocka_unit_test(test_fate_unknown_without_lookback),
         cmocka_unit_test(test_too_big),
         cmocka_unit_test(test_written_twice),
         cmocka_unit_test(test_restart),

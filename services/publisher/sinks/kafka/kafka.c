@@ -199,9 +199,13 @@ static void kafka_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void 
     } else if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_PERSISTED) {
         state = KL_DELIVERED;
     } else if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) {
-        state = KL_UNKNOWN;
         ks->n.unknown++;
-        ks->need_readback = ks->cfg->dedup_lookback > 0;
+        /* Settled by reading the topic back; with no read back, sent again
+         * (at least once). */
+        if (ks->cfg->dedup_lookback > 0) {
+            state = KL_UNKNOWN;
+            ks->need_readback = true;
+        }
     }
     kafka_ledger_mark(ks->ledger, slot, idx, state);
 }
@@ -252,8 +256,9 @@ static void kafka_producer_close(kafka_sink *ks)
     rd_kafka_destroy(ks->rk);
     ks->rk = NULL;
     /* A message purged in flight may have reached the broker. */
-    if (kafka_ledger_move(ks->ledger, KL_INFLIGHT, KL_UNKNOWN) > 0) {
-        ks->need_readback = ks->cfg->dedup_lookback > 0;
+    bool lookback = ks->cfg->dedup_lookback > 0;
+    if (kafka_ledger_move(ks->ledger, KL_INFLIGHT, lookback ? KL_UNKNOWN : KL_UNSENT) > 0) {
+        ks->need_readback = lookback;
     }
 }
 
