@@ -252,6 +252,7 @@ typedef struct http_head {
     uint64_t length;
     bool chunked;
     bool close;
+    bool influxdb;
 } http_head;
 
 /* Reads what the connection has into dst (at most cap bytes). */
@@ -296,6 +297,8 @@ static void head_line(http_head *hd, const char *line, size_t n)
         hd->close = hd->close || !hd->has_length;
     } else if (name_is(line, n, "Transfer-Encoding")) {
         hd->chunked = vn >= 7 && strncasecmp(end - 7, "chunked", 7) == 0;
+    } else if (name_is(line, n, "X-Influxdb-Version")) {
+        hd->influxdb = true;
     } else if (name_is(line, n, "Connection")) {
         hd->close = hd->close || (vn == 5 && strncasecmp(v, "close", 5) == 0);
     }
@@ -441,6 +444,7 @@ int influx_http_request(influx_http *h, const char *method, const char *uri,
     res->status = 0;
     res->body = h->body;
     res->len = 0;
+    res->from_influxdb = false;
     h->body[0] = '\0';
     int rv;
     for (int attempt = 0;; attempt++) {
@@ -499,6 +503,7 @@ int influx_http_request(influx_http *h, const char *method, const char *uri,
         }
         h->body[n] = '\0';
         res->status = hd.status;
+        res->from_influxdb = hd.influxdb;
         res->len = n;
         return 0;
     }

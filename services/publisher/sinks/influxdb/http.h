@@ -54,6 +54,8 @@ typedef struct influx_http_res {
                         the first chunk); owned by the influx_http, valid
                         until the next request */
     size_t len;
+    bool from_influxdb; /* the answer carries InfluxDB's X-Influxdb-Version
+                           header (a proxy's or a TLS port's own error does not) */
 } influx_http_res;
 
 /* Sends method uri (path and query, already encoded) with the body

@@ -170,6 +170,14 @@ static int answer_error(influx_sink *s, const influx_http_res *res, const char *
     error_text(res->body, res->len, text, sizeof(text));
     const char *base = influx_http_base(s->http);
     unsigned st = res->status;
+    if (st == 400 && !res->from_influxdb) {
+        /* Not InfluxDB's verdict on the points (a proxy, or plain HTTP to
+         * an HTTPS port): the points may well be fine. */
+        return fr_error_set(err, FR_EREMOTE, NULL,
+                            "%s %s: HTTP 400 not from InfluxDB (no X-Influxdb-Version header; "
+                            "plain HTTP to an HTTPS port?): %s",
+                            what, base, text);
+    }
     switch (st) {
     case 400:
         return fr_error_set(err, FR_EINVAL, NULL, "%s %s: HTTP 400, InfluxDB refused points: %s",
