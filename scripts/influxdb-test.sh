@@ -20,6 +20,7 @@
 # stop sends SIGTERM, waits for the exit (SIGKILL after 10 s) and removes
 # the pid file; it is a no-op when nothing runs. Data stays in DIR.
 set -euo pipefail
+trap 'echo "influxdb-test: line $LINENO: a command failed (exit $?)" >&2' ERR
 
 die()
 {

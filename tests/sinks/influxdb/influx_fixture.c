@@ -38,8 +38,11 @@ static void script(ifx_server *s, const char *cmd)
     assert_true(pid > 0);
     int st = tst_stop(pid, 0, 30000);
     if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        char *text = tst_slurp(log);
-        fail_msg("influxdb-test.sh %s failed (status %d):\n%s", cmd, st, text);
+        char ilog[4096];
+        snprintf(ilog, sizeof(ilog), "%s/influxd.log", s->dir);
+        char *text = tst_slurp(log), *itext = tst_slurp(ilog);
+        fail_msg("influxdb-test.sh %s %s failed (status %d):\n%s\ninfluxd.log:\n%s", cmd, s->dir,
+                 st, text, itext);
     }
 }
 

@@ -13,6 +13,8 @@
  * kept from before the restart); bad configs refused naming the key. */
 #include "influx_fixture.h"
 
+#include "fresco/clock.h"
+
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -433,6 +435,38 @@ static void test_refused_points_permanent(void **state)
     ifx_sink_close(&k);
 }
 
+/* A retention policy that does not exist: InfluxDB answers 500, which is
+ * retried (the policy may be made); once it exists the points go there. */
+static void test_retention_policy(void **state)
+{
+    (void)state;
+    ifx_exec(srv.port, "CREATE DATABASE rpdb", NULL);
+    ifx_sink k;
+    const char *extra[] = {"retention", "week ly", NULL};
+    sink_on(&k, "rpdb", extra);
+    fr_batch *b = fr_batch_new("t", "n1", 1);
+    assert_non_null(fr_batch_add(b, "/rp/x", fr_now_ns(), fr_val_i64(1), "")); /* within 7 days */
+    fr_error err;
+    int rv = ifx_sink_write(&k, &b, 1, &err);
+    assert_int_equal(rv, FR_EIO);
+    assert_true(fr_sink_retryable(rv));
+    assert_non_null(strstr(err.message, "HTTP 500"));
+    assert_non_null(strstr(err.message, "retention policy not found"));
+    ifx_exec(srv.port, "CREATE RETENTION POLICY \"week ly\" ON rpdb DURATION 7d REPLICATION 1",
+             NULL);
+    write_ok(&k, b);
+    yarn_json_doc doc;
+    ifx_query(srv.port, "rpdb", "SELECT COUNT(\"value\") FROM \"week ly\".\"rp/x\"", NULL, &doc);
+    const yarn_json_node *s = yarn_json_first(&doc, ifx_series(&doc));
+    assert_non_null(s);
+    const yarn_json_node *row = yarn_json_first(&doc, yarn_json_get(&doc, s, "values"));
+    assert_int_equal(yarn_json_next(&doc, yarn_json_first(&doc, row))->i, 1);
+    yarn_json_free(&doc);
+    assert_int_equal(ifx_count(srv.port, "rpdb", "rp/x"), 0); /* not in autogen */
+    fr_batch_destroy(b);
+    ifx_sink_close(&k);
+}
+
 /* A body over max_body goes on in more requests; all points arrive. */
 static void test_split_at_max_body(void **state)
 {
@@ -681,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_resend_stored_once),
         cmocka_unit_test(test_unstorable_dropped),
         cmocka_unit_test(test_refused_points_permanent),
+        cmocka_unit_test(test_retention_policy),
         cmocka_unit_test(test_split_at_max_body),
         cmocka_unit_test(test_precision),
         cmocka_unit_test(test_create_database),

@@ -163,7 +163,7 @@ static void error_text(const char *body, size_t len, char *out, size_t cap)
 }
 
 /* The code and message for an answer other than 2xx. */
-static int answer_error(influx_sink *s, const influx_http_res *res, const char *what, size_t len,
+static int answer_error(influx_sink *s, const influx_http_res *res, const char *path, size_t len,
                         fr_error *err)
 {
     char text[ERROR_TEXT_MAX];
@@ -174,46 +174,46 @@ static int answer_error(influx_sink *s, const influx_http_res *res, const char *
         /* Not InfluxDB's verdict on the points (a proxy, or plain HTTP to
          * an HTTPS port): the points may well be fine. */
         return fr_error_set(err, FR_EREMOTE, NULL,
-                            "%s %s: HTTP 400 not from InfluxDB (no X-Influxdb-Version header; "
+                            "POST %s%s: HTTP 400 not from InfluxDB (no X-Influxdb-Version header; "
                             "plain HTTP to an HTTPS port?): %s",
-                            what, base, text);
+                            base, path, text);
     }
     switch (st) {
     case 400:
-        return fr_error_set(err, FR_EINVAL, NULL, "%s %s: HTTP 400, InfluxDB refused points: %s",
-                            what, base, text);
+        return fr_error_set(err, FR_EINVAL, NULL,
+                            "POST %s%s: HTTP 400, InfluxDB refused points: %s", base, path, text);
     case 401:
     case 403:
         if (!s->auth_told) {
             s->auth_told = true;
             fr_warn(MOD,
-                    "%s: %s %s: HTTP %u, not allowed: check user and password (and the "
+                    "%s: POST %s%s: HTTP %u, not allowed: check user and password (and the "
                     "user's rights on database '%s'): %s",
-                    s->info->id, what, base, st, s->conf->database, text);
+                    s->info->id, base, path, st, s->conf->database, text);
         }
         return fr_error_set(err, FR_EREMOTE, NULL,
-                            "%s %s: HTTP %u, not allowed: check user and password: %s", what, base,
-                            st, text);
+                            "POST %s%s: HTTP %u, not allowed: check user and password: %s", base,
+                            path, st, text);
     case 404:
         if (s->conf->create_database) {
             s->db_ready = false; /* created again before the next try */
         }
-        return fr_error_set(err, FR_ENOTFOUND, NULL, "%s %s: HTTP 404 for database '%s'%s: %s",
-                            what, base, s->conf->database,
+        return fr_error_set(err, FR_ENOTFOUND, NULL, "POST %s%s: HTTP 404 for database '%s'%s: %s",
+                            base, path, s->conf->database,
                             s->conf->create_database ? " (it will be created)"
                                                      : " (create it, or set create_database)",
                             text);
     case 413:
         return fr_error_set(err, FR_ETOOBIG, NULL,
-                            "%s %s: HTTP 413, a body of %zu bytes is over the server's "
+                            "POST %s%s: HTTP 413, a body of %zu bytes is over the server's "
                             "max-body-size: %s",
-                            what, base, len, text);
+                            base, path, len, text);
     default:
         if (st >= 500) {
-            return fr_error_set(err, FR_EIO, NULL, "%s %s: HTTP %u: %s", what, base, st, text);
+            return fr_error_set(err, FR_EIO, NULL, "POST %s%s: HTTP %u: %s", base, path, st, text);
         }
-        return fr_error_set(err, FR_EREMOTE, NULL, "%s %s: unexpected HTTP %u: %s", what, base, st,
-                            text);
+        return fr_error_set(err, FR_EREMOTE, NULL, "POST %s%s: unexpected HTTP %u: %s", base, path,
+                            st, text);
     }
 }
 
@@ -236,7 +236,7 @@ static int db_create(influx_sink *s, fr_error *err)
         return 0;
     }
     if (res.status >= 500) {
-        return answer_error(s, &res, "CREATE DATABASE at", 0, err);
+        return answer_error(s, &res, "/query (CREATE DATABASE)", 0, err);
     }
     /* Not allowed, or refused: write anyway (the database may exist); a
      * write that finds none says so. */
@@ -281,7 +281,7 @@ static int post(influx_sink *s, size_t from, size_t to, fr_error *err)
     if (res.status >= 200 && res.status < 300) {
         return 0;
     }
-    return answer_error(s, &res, "POST /write at", to - from, err);
+    return answer_error(s, &res, "/write", to - from, err);
 }
 
 /* Sends lines [first, last) of body. A body the server finds too big
