@@ -45,13 +45,18 @@ ping_ok()
     [[ "$status" == "HTTP/1."?" 204"* ]]
 }
 
-# alive PID: true while PID is an influxd that has not exited (a zombie
-# left for a parent that does not reap counts as exited).
+# alive PID [any]: true while PID has not exited (a zombie left for a
+# parent that does not reap counts as exited) and is an influxd; with
+# "any", whatever it runs (just after the fork it is still this script).
 alive()
 {
     local stat
     stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ "$stat" == *"(influxd) "[!Z]* ]]
+    if [[ "${2:-}" == any ]]; then
+        [[ "$stat" != *") Z "* ]]
+    else
+        [[ "$stat" == *"(influxd) "[!Z]* ]]
+    fi
 }
 
 running_pid()
@@ -143,7 +148,7 @@ EOF
     echo "$pid" >"$dir/influxd.pid"
     local limit=$((${INFLUXDB_TEST_TIMEOUT:-15} * 10)) i
     for ((i = 0; i < limit; i++)); do
-        if ! alive "$pid"; then
+        if ! alive "$pid" any; then
             rm -f "$dir/influxd.pid"
             cat "$dir/influxd.log" >&2
             die "influxd exited during start"

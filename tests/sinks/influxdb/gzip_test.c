@@ -236,6 +236,7 @@ static void test_line_protocol(void **state)
            "gzip -6: %.2f (%zu bytes, %lld ms with its start)\n",
            (double)n / (double)ours, ours, (long long)ms, (double)n / (double)theirs, theirs,
            (long long)gzip_ms);
+    fflush(stdout);
     /* Within 5% of gzip -6. */
     assert_true(ours <= theirs + theirs / 20);
     free(b);

@@ -170,6 +170,15 @@ static want wants[] = {
      'f',
      1.7976931348623157e308,
      {{"dc", "eu west"}, {"rack", "r=1,\"2\""}, {"source", SRC}}},
+    {"/fresco test/double whole",
+     "fresco test/double whole",
+     T0 + 11,
+     {.type = FR_VAL_DOUBLE, .v.d = -1048576.0}, /* written without a fraction: still a float */
+     "",
+     {{0}},
+     'f',
+     -1048576.0,
+     {{"dc", "eu west"}, {"rack", "r=1,\"2\""}, {"source", SRC}}},
     {"/fresco test/bool",
      "fresco test/bool",
      T0 + 8,
@@ -333,6 +342,7 @@ static void types_and_names(const char *db, bool gzip)
         assert_true(sent < raw);
         printf("# gzip: %llu bytes of line protocol sent as %llu\n", (unsigned long long)raw,
                (unsigned long long)sent);
+        fflush(stdout);
     } else {
         assert_int_equal(sent, raw);
     }

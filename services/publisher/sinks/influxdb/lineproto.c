@@ -201,9 +201,38 @@ static size_t tags_merge(influx_lp *lp, const fr_batch *b, const fr_metric *m)
     return o;
 }
 
-/* Shortest "%.*g" that reads back as d. */
+/* Decimal digits of v at d; returns their count. */
+static size_t put_u64(char *d, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++) {
+        d[i] = tmp[n - 1 - i];
+    }
+    return n;
+}
+
+static size_t put_i64(char *d, int64_t v)
+{
+    if (v >= 0) {
+        return put_u64(d, (uint64_t)v);
+    }
+    d[0] = '-';
+    return 1 + put_u64(d + 1, -(uint64_t)v);
+}
+
+/* Shortest "%.*g" that reads back as d; a whole number below 2^53 as its
+ * digits (what %g would print, without the tries). */
 static int fmt_double(char *buf, size_t cap, double d)
 {
+    if (d > -9007199254740992.0 && d < 9007199254740992.0 && d == (double)(int64_t)d &&
+        (d != 0 || !signbit(d))) {
+        return (int)put_i64(buf, (int64_t)d);
+    }
     int n = 0;
     for (int prec = 15; prec <= 17; prec++) {
         n = snprintf(buf, cap, "%.*g", prec, d);
@@ -231,11 +260,13 @@ int influx_lp_line(influx_lp *lp, const fr_batch *b, const fr_metric *m, fr_buf 
     size_t str_n = 0, str_extra = 0;
     switch (m->value.type) {
     case FR_VAL_INT64:
-        num_len = (size_t)snprintf(num, sizeof(num), "%" PRId64 "i", m->value.v.i);
+        num_len = put_i64(num, m->value.v.i);
+        num[num_len++] = 'i';
         break;
     case FR_VAL_UINT64:
         if (m->value.v.u <= (uint64_t)INT64_MAX) {
-            num_len = (size_t)snprintf(num, sizeof(num), "%" PRIu64 "i", m->value.v.u);
+            num_len = put_u64(num, m->value.v.u);
+            num[num_len++] = 'i';
         } else {
             num_len = (size_t)fmt_double(num, sizeof(num), (double)m->value.v.u);
         }
@@ -248,7 +279,8 @@ int influx_lp_line(influx_lp *lp, const fr_batch *b, const fr_metric *m, fr_buf 
         num_len = (size_t)fmt_double(num, sizeof(num), m->value.v.d);
         break;
     case FR_VAL_BOOL:
-        num_len = (size_t)snprintf(num, sizeof(num), "%s", m->value.v.b ? "true" : "false");
+        num_len = m->value.v.b ? 4 : 5;
+        memcpy(num, m->value.v.b ? "true" : "false", num_len);
         break;
     case FR_VAL_STRING:
         str = m->value.v.s.ptr;
@@ -332,7 +364,7 @@ int influx_lp_line(influx_lp *lp, const fr_batch *b, const fr_metric *m, fr_buf 
         d += num_len;
     }
     *d++ = ' ';
-    d += snprintf(d, 22, "%" PRId64, ts);
+    d += put_i64(d, ts);
     *d++ = '\n';
     out->len = (size_t)((uint8_t *)d - out->data);
     return 0;
