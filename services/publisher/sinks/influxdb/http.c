@@ -245,16 +245,6 @@ static bool parse_length(const char *s, size_t n, uint64_t *out)
     return true;
 }
 
-/* What the answer's head says. */
-typedef struct http_head {
-    unsigned status;
-    bool has_length;
-    uint64_t length;
-    bool chunked;
-    bool close;
-    bool influxdb;
-} http_head;
-
 /* Reads what the connection has into dst (at most cap bytes). */
 static int read_some(influx_http *h, nng_time deadline, char *dst, size_t cap, size_t *got)
 {
@@ -278,7 +268,7 @@ static bool name_is(const char *line, size_t n, const char *name)
 }
 
 /* One header line (no CRLF): only what framing needs is looked at. */
-static void head_line(http_head *hd, const char *line, size_t n)
+static void head_line(influx_http_head *hd, const char *line, size_t n)
 {
     const char *colon = memchr(line, ':', n);
     if (colon == NULL) {
@@ -304,62 +294,92 @@ static void head_line(http_head *hd, const char *line, size_t n)
     }
 }
 
-/* Reads the status line and headers into h->body, parsing them as they
- * come (nng's own parser refuses header values that are not ASCII, and
- * InfluxDB repeats its error message, names included, in a header). A
- * line too long for the buffer is skipped. On 0, h->body holds the first
- * *have bytes of the body. */
-static int read_head(influx_http *h, nng_time deadline, http_head *hd, size_t *have)
+/* "HTTP/1.x NNN[ reason]" */
+static bool status_line(influx_http_head *hd, const char *line, size_t n)
 {
-    char *buf = h->body;
+    if (n < 12 || memcmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
+        line[8] != ' ' || (n > 12 && line[12] != ' ')) {
+        return false;
+    }
+    unsigned st = 0;
+    for (int i = 9; i < 12; i++) {
+        if (line[i] < '0' || line[i] > '9') {
+            return false;
+        }
+        st = st * 10 + (unsigned)(line[i] - '0');
+    }
+    if (st < 100) {
+        return false;
+    }
+    hd->status = st;
+    hd->close = line[7] == '0'; /* HTTP/1.0 closes unless it says otherwise */
+    return true;
+}
+
+int influx_http_head_feed(influx_http_head *hd, char *buf, size_t *len, size_t cap)
+{
+    size_t n0 = *len;
+    char *nl;
+    while ((nl = memchr(buf, '\n', n0)) != NULL) {
+        size_t ll = (size_t)(nl - buf) + 1, n = ll - 1;
+        if (n > 0 && buf[n - 1] == '\r') {
+            n--;
+        }
+        bool end = false;
+        if (hd->skipping) {
+            hd->skipping = false;
+        } else if (!hd->started) {
+            if (!status_line(hd, buf, n)) {
+                return FR_EPROTO;
+            }
+            hd->started = true;
+        } else if (n == 0) {
+            end = true;
+        } else {
+            head_line(hd, buf, n);
+        }
+        memmove(buf, buf + ll, n0 - ll);
+        n0 -= ll;
+        if (end) {
+            *len = n0;
+            return 1;
+        }
+    }
+    if (n0 == cap) {
+        if (!hd->started) {
+            return FR_EPROTO; /* no status line in cap bytes */
+        }
+        hd->skipping = true; /* a header line longer than the buffer */
+        n0 = 0;
+    }
+    *len = n0;
+    return 0;
+}
+
+/* Reads the status line and headers into h->body, parsing them as they
+ * come. On 0, h->body holds the first *have bytes of the body. */
+static int read_head(influx_http *h, nng_time deadline, influx_http_head *hd, size_t *have)
+{
     size_t len = 0;
-    bool first = true, skipping = false;
     memset(hd, 0, sizeof(*hd));
     for (;;) {
-        char *nl;
-        while ((nl = memchr(buf, '\n', len)) != NULL) {
-            size_t ll = (size_t)(nl - buf) + 1, n = ll - 1;
-            if (n > 0 && buf[n - 1] == '\r') {
-                n--;
-            }
-            if (skipping) {
-                skipping = false;
-            } else if (first) {
-                unsigned st = 0;
-                if (n < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ' ||
-                    sscanf(buf + 9, "%3u", &st) != 1 || st < 100 || st > 999) {
-                    return NNG_EPROTO;
-                }
-                hd->status = st;
-                hd->close = buf[7] == '0'; /* HTTP/1.0 */
-                first = false;
-            } else if (n == 0) {
-                memmove(buf, buf + ll, len - ll);
-                *have = len - ll;
-                return 0;
-            } else {
-                head_line(hd, buf, n);
-            }
-            memmove(buf, buf + ll, len - ll);
-            len -= ll;
+        int rv = influx_http_head_feed(hd, h->body, &len, BODY_CAP);
+        if (rv == 1) {
+            *have = len;
+            return 0;
         }
-        if (len == BODY_CAP) {
-            if (first) {
-                return NNG_EPROTO;
-            }
-            skipping = true;
-            len = 0;
+        if (rv != 0) {
+            return NNG_EPROTO;
         }
         size_t got;
-        int rv = read_some(h, deadline, buf + len, BODY_CAP - len, &got);
-        if (rv != 0) {
+        if ((rv = read_some(h, deadline, h->body + len, BODY_CAP - len, &got)) != 0) {
             return rv;
         }
         len += got;
     }
 }
 
-static bool chunks_ended(const char *b, size_t n)
+bool influx_http_chunks_ended(const char *b, size_t n)
 {
     static const char end[] = "\r\n0\r\n\r\n";
     if (n >= 5 && memcmp(b, end + 2, 5) == 0) {
@@ -368,8 +388,7 @@ static bool chunks_ended(const char *b, size_t n)
     return n >= 7 && memcmp(b + n - 7, end, 7) == 0;
 }
 
-/* Keeps the first chunk's data of a chunked body read into b. */
-static size_t chunks_first(char *b, size_t n)
+size_t influx_http_chunk_first(char *b, size_t n)
 {
     size_t size = 0, i = 0;
     for (; i < n; i++) {
@@ -396,7 +415,8 @@ static size_t chunks_first(char *b, size_t n)
 /* Reads the rest of the body (have bytes are in h->body). Returns 0 or an
  * nng code, with the bytes kept in *len; hd->close is set when the
  * connection cannot be used again. */
-static int read_body(influx_http *h, nng_time deadline, http_head *hd, size_t have, size_t *len)
+static int read_body(influx_http *h, nng_time deadline, influx_http_head *hd, size_t have,
+                     size_t *len)
 {
     int rv;
     *len = 0;
@@ -421,7 +441,7 @@ static int read_body(influx_http *h, nng_time deadline, http_head *hd, size_t ha
     /* Chunked, or until the server closes: read what fits, then drop the
      * connection (such answers are rare errors). */
     hd->close = true;
-    while (have < BODY_CAP && !(hd->chunked && chunks_ended(h->body, have))) {
+    while (have < BODY_CAP && !(hd->chunked && influx_http_chunks_ended(h->body, have))) {
         size_t got;
         rv = read_some(h, deadline, h->body + have, BODY_CAP - have, &got);
         if (stale(rv)) {
@@ -432,8 +452,44 @@ static int read_body(influx_http *h, nng_time deadline, http_head *hd, size_t ha
         }
         have += got;
     }
-    *len = hd->chunked ? chunks_first(h->body, have) : have;
+    *len = hd->chunked ? influx_http_chunk_first(h->body, have) : have;
     return 0;
+}
+
+void influx_http_error_text(const char *body, size_t len, char *out, size_t cap)
+{
+    static const char key[] = "\"error\":\"";
+    const size_t kl = sizeof(key) - 1;
+    const char *p = NULL;
+    for (size_t i = 0; i + kl <= len && p == NULL; i++) {
+        if (memcmp(body + i, key, kl) == 0) {
+            p = body + i + kl;
+        }
+    }
+    const char *end = body + len;
+    size_t o = 0;
+    if (p != NULL) {
+        /* The JSON string, its escapes undone enough to read. */
+        for (; p < end && *p != '"' && o + 1 < cap; p++) {
+            char c = *p;
+            if (c == '\\' && p + 1 < end) {
+                c = *++p;
+                c = c == 'n' || c == 't' || c == 'r' ? ' ' : c;
+            }
+            out[o++] = c;
+        }
+    } else {
+        for (const char *q = body; q < end && o + 1 < cap; q++) {
+            out[o++] = (*q >= 0x20 && *q < 0x7f) ? *q : ' ';
+        }
+        while (o > 0 && out[o - 1] == ' ') {
+            o--;
+        }
+    }
+    out[o] = '\0';
+    if (o == 0) {
+        snprintf(out, cap, "(no text)");
+    }
 }
 
 int influx_http_request(influx_http *h, const char *method, const char *uri,
@@ -479,7 +535,7 @@ int influx_http_request(influx_http *h, const char *method, const char *uri,
             nng_http_conn_write_req(h->conn, req, h->aio);
             rv = step_wait(h);
         }
-        http_head hd;
+        influx_http_head hd;
         size_t have = 0;
         if (rv == 0) {
             doing = "reading the answer";

@@ -74,4 +74,37 @@ int influx_http_request(influx_http *h, const char *method, const char *uri,
                         const char *content_type, const char *content_encoding, const void *body,
                         size_t len, influx_http_res *res, fr_error *err);
 
+/* InfluxDB's error text from an answer's body: the "error" member of its
+ * JSON ({"error":"..."}), else the body made printable; "(no text)" for
+ * none. Writes at most cap bytes (NUL included) to out. */
+void influx_http_error_text(const char *body, size_t len, char *out, size_t cap);
+
+/* ---- the answer parser, on its own for the fuzzer ---- */
+
+/* An answer's framing, from its status line and headers. Start zeroed. */
+typedef struct influx_http_head {
+    unsigned status;
+    bool has_length; /* a valid Content-Length */
+    uint64_t length;
+    bool chunked;           /* Transfer-Encoding ending in chunked */
+    bool close;             /* Connection: close, HTTP/1.0, or a bad Content-Length */
+    bool influxdb;          /* X-Influxdb-Version present */
+    bool started, skipping; /* parser state */
+} influx_http_head;
+
+/* Consumes the complete lines at the front of buf[0..*len), cap being
+ * buf's size, moving what is left to the front and updating *len.
+ * Returns 1 once the empty line that ends the head is consumed (buf then
+ * starts with the body's first *len bytes), 0 when more bytes are needed
+ * (append them after *len), FR_EPROTO for a malformed status line or none
+ * in cap bytes. A header line longer than cap is skipped. */
+int influx_http_head_feed(influx_http_head *hd, char *buf, size_t *len, size_t cap);
+
+/* True when a chunked body read into b[0..n) has come to its last chunk. */
+bool influx_http_chunks_ended(const char *b, size_t n);
+
+/* Moves the first chunk's data of the chunked body in b[0..n) to the
+ * front; returns its length (0 when malformed). */
+size_t influx_http_chunk_first(char *b, size_t n);
+
 #endif

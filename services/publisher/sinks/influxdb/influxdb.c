@@ -131,43 +131,12 @@ static char *buf_string(fr_buf *b)
     return (char *)b->data;
 }
 
-/* InfluxDB's error text from an answer's body: the "error" member of its
- * JSON ({"error":"..."}), else the body itself, made printable. */
-static void error_text(const char *body, size_t len, char *out, size_t cap)
-{
-    const char *p = strstr(body, "\"error\":\"");
-    size_t o = 0;
-    if (p != NULL) {
-        p += 9;
-        for (; *p != '\0' && *p != '"' && o + 1 < cap; p++) {
-            if (*p == '\\' && p[1] != '\0') {
-                p++;
-                out[o++] = *p == 'n' ? ' ' : *p == 't' ? ' ' : *p;
-            } else {
-                out[o++] = *p;
-            }
-        }
-    } else {
-        for (size_t i = 0; i < len && o + 1 < cap; i++) {
-            char c = body[i];
-            out[o++] = (c >= 0x20 && c < 0x7f) ? c : ' ';
-        }
-        while (o > 0 && out[o - 1] == ' ') {
-            o--;
-        }
-    }
-    out[o] = '\0';
-    if (o == 0) {
-        snprintf(out, cap, "(no text)");
-    }
-}
-
 /* The code and message for an answer other than 2xx. */
 static int answer_error(influx_sink *s, const influx_http_res *res, const char *path, size_t len,
                         fr_error *err)
 {
     char text[ERROR_TEXT_MAX];
-    error_text(res->body, res->len, text, sizeof(text));
+    influx_http_error_text(res->body, res->len, text, sizeof(text));
     const char *base = influx_http_base(s->http);
     unsigned st = res->status;
     if (st == 400 && !res->from_influxdb) {
@@ -242,7 +211,7 @@ static int db_create(influx_sink *s, fr_error *err)
      * write that finds none says so. */
     if (!s->create_told) {
         char text[ERROR_TEXT_MAX];
-        error_text(res.body, res.len, text, sizeof(text));
+        influx_http_error_text(res.body, res.len, text, sizeof(text));
         s->create_told = true;
         fr_warn(MOD, "%s: CREATE DATABASE \"%s\" at %s: HTTP %u: %s; writing anyway", s->info->id,
                 s->conf->database, influx_http_base(s->http), res.status, text);
