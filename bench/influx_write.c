@@ -218,6 +218,19 @@ static int raw_post(int fd, const char *uri, const char *ctype, const void *body
     return status;
 }
 
+static void server_stop(void)
+{
+    static bool stopped;
+    if (stopped) {
+        return;
+    }
+    stopped = true;
+    char *argv[] = {"bash", script, "stop", dir, NULL};
+    run(argv, NULL);
+    char *rm[] = {"rm", "-rf", dir, NULL};
+    run(rm, NULL);
+}
+
 static void server_start(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/fresco-influx-bench.XXXXXX");
@@ -246,6 +259,7 @@ static void server_start(void)
         exit(1);
     }
     fclose(f);
+    atexit(server_stop); /* also when a run fails and exits */
     int fd = http_connect();
     const char *q = "q=CREATE+DATABASE+bench_raw";
     if (fd < 0 ||
@@ -254,14 +268,6 @@ static void server_start(void)
         exit(1);
     }
     close(fd);
-}
-
-static void server_stop(void)
-{
-    char *argv[] = {"bash", script, "stop", dir, NULL};
-    run(argv, NULL);
-    char *rm[] = {"rm", "-rf", dir, NULL};
-    run(rm, NULL);
 }
 
 /* ---- runs ------------------------------------------------------------ */
