@@ -890,7 +890,9 @@ static int load_segments(spool *s, fr_error *err)
     if (rv != 0) {
         return rv;
     }
-    qsort(s->segs, s->nsegs, sizeof(s->segs[0]), seg_cmp);
+    if (s->nsegs > 1) {
+        qsort(s->segs, s->nsegs, sizeof(s->segs[0]), seg_cmp);
+    }
     /* segments that overlap the next one: what overlaps is not theirs */
     for (size_t i = 0; i + 1 < s->nsegs; i++) {
         seg *g = &s->segs[i];
