@@ -198,11 +198,28 @@ static bool service_answers(void *arg)
 void tst_service_start(tst_service *s, const char *name, const char *logdir,
                        const char *const *extra)
 {
+    tst_service_start_at(s, name, logdir, NULL, NULL, extra);
+}
+
+void tst_service_start_at(tst_service *s, const char *name, const char *logdir, const char *control,
+                          const char *events, const char *const *extra)
+{
     memset(s, 0, sizeof(*s));
-    int port = tst_free_port();
-    snprintf(s->control, sizeof(s->control), "tcp://127.0.0.1:%d", port);
-    snprintf(s->events, sizeof(s->events), "tcp://127.0.0.1:%d", tst_free_port());
-    snprintf(s->log, sizeof(s->log), "%s/%s-%d.log", logdir, name, port);
+    if (control != NULL) {
+        snprintf(s->control, sizeof(s->control), "%s", control);
+    } else {
+        snprintf(s->control, sizeof(s->control), "tcp://127.0.0.1:%d", tst_free_port());
+    }
+    if (events != NULL) {
+        snprintf(s->events, sizeof(s->events), "%s", events);
+    } else {
+        snprintf(s->events, sizeof(s->events), "tcp://127.0.0.1:%d", tst_free_port());
+    }
+    /* One log per start: a restarted service's earlier log stays. */
+    static int starts;
+    const char *port = strrchr(s->control, ':');
+    snprintf(s->log, sizeof(s->log), "%s/%s-%s-%d.log", logdir, name, port ? port + 1 : "x",
+             ++starts);
     char bin[512], rel[128], a1[128], a2[128];
     snprintf(rel, sizeof(rel), "services/%s/fresco-%s", name, name);
     snprintf(a1, sizeof(a1), "--control=%s", s->control);

@@ -64,6 +64,12 @@ typedef struct tst_service {
 void tst_service_start(tst_service *s, const char *name, const char *logdir,
                        const char *const *extra);
 
+/* tst_service_start on given control and events addresses (NULL: fresh
+ * loopback ports), so a service can be started again where its peers
+ * expect it. */
+void tst_service_start_at(tst_service *s, const char *name, const char *logdir, const char *control,
+                          const char *events, const char *const *extra);
+
 /* SIGTERM; the service must exit 0 within deadline_ms (fails otherwise,
  * printing the log). */
 void tst_service_stop(tst_service *s, int deadline_ms);
