@@ -180,7 +180,7 @@ static void test_every_value_type(void **state)
         "\"data\":-1234.5" E,
         L_ "\"/d/whole\",\"data\":3" E,
         L_ "\"/d/tenth\",\"data\":0.1" E,
-        L_ "\"/d/tiny\",\"data\":1e-07" E,
+        L_ "\"/d/tiny\",\"data\":1e-7" E,
         L_ "\"/d/huge\",\"data\":1e+300" E,
         L_ "\"/d/third\",\"data\":0.3333333333333333" E,
         L_ "\"/d/negzero\",\"data\":-0" E,
@@ -267,6 +267,21 @@ static void test_doubles_round_trip(void **state)
     assert_non_null(strstr(lines[0], "\"data\":0.1,"));
     assert_non_null(strstr(lines[5], "\"data\":123456.789,"));
     assert_non_null(strstr(lines[18], "\"data\":99.99,"));
+    /* plain from 1e-6 up to 1e21, exponents outside, as Go writes them */
+    const struct {
+        size_t i;
+        const char *want;
+    } forms[] = {{3, "0.000001"}, {6, "1000000000000000"},         {8, "10000000000000000"},
+                 {10, "5e-324"},  {12, "1.7976931348623157e+308"}, {13, "1e+21"},
+                 {17, "-17.125"}, {9, "9007199254740992"}};
+    for (size_t k = 0; k < sizeof(forms) / sizeof(forms[0]); k++) {
+        char want[64];
+        snprintf(want, sizeof(want), "\"data\":%s,", forms[k].want);
+        if (strstr(lines[forms[k].i], want) == NULL) {
+            fail_msg("%.17g: %s, want %s", vals[forms[k].i], strstr(lines[forms[k].i], "\"data"),
+                     want);
+        }
+    }
     free(text);
     fr_batch_destroy(b);
 }

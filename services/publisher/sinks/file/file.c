@@ -207,6 +207,111 @@ static char *json_i64(char *p, int64_t v)
     return json_u64(p, (uint64_t)v);
 }
 
+/* Writes the n digits dig (no trailing zeros) with the decimal exponent
+ * e of the first, as Go's encoding/json writes a float64: plain from 1e-6
+ * up to 1e21, else 1.5e-7 / 1e+21. */
+static char *json_decimal(char *p, bool neg, const char *dig, int n, int e)
+{
+    if (neg) {
+        *p++ = '-';
+    }
+    if (e >= -6 && e < 21) {
+        if (e < 0) {
+            *p++ = '0';
+            *p++ = '.';
+            for (int i = 0; i < -e - 1; i++) {
+                *p++ = '0';
+            }
+            memcpy(p, dig, (size_t)n);
+            return p + n;
+        }
+        for (int i = 0; i <= e; i++) {
+            *p++ = i < n ? dig[i] : '0';
+        }
+        if (n > e + 1) {
+            *p++ = '.';
+            memcpy(p, dig + e + 1, (size_t)(n - e - 1));
+            p += n - e - 1;
+        }
+        return p;
+    }
+    *p++ = dig[0];
+    if (n > 1) {
+        *p++ = '.';
+        memcpy(p, dig + 1, (size_t)(n - 1));
+        p += n - 1;
+    }
+    *p++ = 'e';
+    *p++ = e < 0 ? '-' : '+';
+    int a = e < 0 ? -e : e;
+    if (e >= 0 && a < 10) {
+        *p++ = '0';
+    }
+    char tmp[4];
+    int k = 0;
+    do {
+        tmp[k++] = (char)('0' + a % 10);
+        a /= 10;
+    } while (a != 0);
+    while (k > 0) {
+        *p++ = tmp[--k];
+    }
+    return p;
+}
+
+/* The shortest of d's correctly rounded 17 digits, rounded to fewer, that
+ * still reads back as d (fewer digits stop working at some count and never
+ * work again below it). One printf and a strtod per count tried. */
+static char *json_double_digits(char *p, double d)
+{
+    char e17[40];
+    snprintf(e17, sizeof(e17), "%.16e", d); /* "-1.2345678901234567e+05" */
+    const char *q = e17;
+    bool neg = *q == '-';
+    q += neg;
+    char dig[17];
+    dig[0] = q[0];
+    memcpy(dig + 1, q + 2, 16);
+    int e = atoi(q + 19);
+    char best[17];
+    int best_n = 17, best_e = e;
+    memcpy(best, dig, 17);
+    for (int n = 16; n >= 1; n--) {
+        char t[17];
+        int te = e;
+        memcpy(t, dig, (size_t)n);
+        if (dig[n] >= '5') {
+            int i = n - 1;
+            while (i >= 0 && t[i] == '9') {
+                t[i--] = '0';
+            }
+            if (i >= 0) {
+                t[i]++;
+            } else {
+                t[0] = '1';
+                memset(t + 1, '0', (size_t)n - 1);
+                te++;
+            }
+        }
+        int m = n;
+        while (m > 1 && t[m - 1] == '0') {
+            m--;
+        }
+        char s[40];
+        *json_decimal(s, neg, t, m, te) = '\0';
+        if (strtod(s, NULL) != d) {
+            break;
+        }
+        memcpy(best, t, (size_t)m);
+        best_n = m;
+        best_e = te;
+    }
+    while (best_n > 1 && best[best_n - 1] == '0') {
+        best_n--;
+    }
+    return json_decimal(p, neg, best, best_n, best_e);
+}
+
 static const double pow10d[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
 static const uint64_t pow10u[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
 
@@ -259,16 +364,7 @@ static char *json_double(char *p, double d)
             return p;
         }
     }
-    char tmp[32];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-        if (prec == 17 || strtod(tmp, NULL) == d) {
-            break;
-        }
-    }
-    size_t n = strlen(tmp);
-    memcpy(p, tmp, n);
-    return p + n;
+    return json_double_digits(p, d);
 }
 
 /* "YYYY-MM-DDTHH:MM:SS" for a second since the epoch (UTC, proleptic
