@@ -297,7 +297,8 @@ static void test_timestamps(void **state)
     for (size_t i = 0; i < N; i++) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
         /* 1678 to 2261, both sides of the epoch, with leap days in */
-        ts[i] = (int64_t)(x % 18400000000000000000ull) - (int64_t)9200000000000000000ll;
+        int64_t v = (int64_t)(x % 9200000000000000000ull);
+        ts[i] = (x >> 63) != 0 ? -v : v;
         if (i % 7 == 0) {
             ts[i] = ts[i] / 1000000000 * 1000000000; /* whole seconds */
         }
