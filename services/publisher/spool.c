@@ -389,13 +389,18 @@ static int sc_ensure(scanner *sc, uint64_t pos, size_t need, uint64_t limit)
     }
     if (pos >= sc->buf_pos && pos <= sc->buf_pos + sc->len) {
         size_t skip = (size_t)(pos - sc->buf_pos);
-        memmove(sc->buf, sc->buf + skip, sc->len - skip);
-        sc->len -= skip;
+        if (skip > 0) {
+            memmove(sc->buf, sc->buf + skip, sc->len - skip);
+            sc->len -= skip;
+        }
     } else {
         sc->len = 0;
     }
     sc->buf_pos = pos;
     size_t want_cap = need > SPOOL_CHUNK ? need : SPOOL_CHUNK;
+    if (want_cap < sc->len) {
+        want_cap = sc->len; /* never shrink below what it holds */
+    }
     if (sc->cap < want_cap || (sc->cap > SPOOL_KEEP_MAX && want_cap < sc->cap / 2)) {
         uint8_t *nb = realloc(sc->buf, want_cap);
         if (nb == NULL) {

@@ -376,6 +376,43 @@ static void test_bad_dir(void **state)
     assert_true(S_ISDIR(sb.st_mode));
 }
 
+/* Records bigger than a segment and than a reader's usual buffer, mixed
+ * with small ones: each gets a segment of its own, and the reader's buffer
+ * grows for them and shrinks back after. */
+static void test_large_records(void **state)
+{
+    fx *f = *state;
+    f->s = sp_open(f->dir, 0, 1 << 20);
+    spool_reader *r = rd_open(f->s, "r");
+    const size_t sizes[] = {5u << 20, 10, 300, (9u << 20) + 3, 7, 6u << 20, 1};
+    size_t n = sizeof(sizes) / sizeof(sizes[0]);
+    uint8_t *big = malloc(9u << 21);
+    for (size_t k = 0; k < n; k++) {
+        for (size_t j = 0; j < sizes[k]; j++) {
+            big[j] = (uint8_t)(j * 13 + k);
+        }
+        assert_fr_ok(spool_append(f->s, "big", big, sizes[k]));
+    }
+    assert_true(stats(f->s).segments >= 4);
+    spool_record rec;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < n; k++) {
+            assert_fr_ok(spool_read(r, &rec, 0));
+            assert_int_equal(rec.len, sizes[k]);
+            const uint8_t *d = rec.data;
+            for (size_t j = 0; j < sizes[k]; j++) {
+                if (d[j] != (uint8_t)(j * 13 + k)) {
+                    fail_msg("record %zu byte %zu", k, j);
+                }
+            }
+        }
+        assert_int_equal(spool_read(r, &rec, 0), FR_ETIMEDOUT);
+        spool_reader_rewind(r);
+    }
+    free(big);
+    spool_reader_close(r);
+}
+
 /* ---- segments and readers --------------------------------------------- */
 
 static void test_rollover_and_deletion(void **state)
@@ -1156,6 +1193,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_read_confirm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollover_and_deletion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_cursors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
