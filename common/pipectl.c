@@ -148,8 +148,11 @@ int fr_ctl_fanout_call(fr_ctl_fanout *f, const char *op, const void *args, size_
         if (rv == 0) {
             ok++;
         } else if (rv == FR_EREMOTE && !refused) {
+            /* The refusal is about the request, not the replica: its words
+             * as they are (the log names who said it). */
             refused = true;
-            fr_error_set(err, FR_EREMOTE, res.error_where, "%s: %s", f->url[i], res.error_message);
+            fr_debug("pipelines", "%s refused %s: %s", f->url[i], op, res.error_message);
+            fr_error_set(err, FR_EREMOTE, res.error_where, "%s", res.error_message);
             if (code != NULL) {
                 snprintf(code, 48, "%s", res.error_code);
             }

@@ -15,7 +15,9 @@
 #include "fresco/ctl.h"
 #include "fresco/data.h"
 #include "fresco/log.h"
+#include "fresco/manifest.h"
 #include "fresco/metric.h"
+#include "fresco/pipectl.h"
 
 static char *tmp;
 
@@ -72,8 +74,10 @@ static void svc_start(svc_proc *p, const char *name, const char *extra1, const c
     snprintf(p->events, sizeof(p->events), "tcp://127.0.0.1:%d", tst_free_port());
     snprintf(p->data_in, sizeof(p->data_in), "tcp://127.0.0.1:%d", tst_free_port());
     snprintf(p->log, sizeof(p->log), "%s/%s-%d.log", tmp, name, tst_free_port());
-    char bin[512], rel[128], a1[128], a2[128], a3[128];
+    char bin[512], rel[128], a1[128], a2[128], a3[128], a4[700];
     snprintf(rel, sizeof(rel), "services/%s/fresco-%s", name, name);
+    /* Every publisher keeps its spool in the test's folder. */
+    snprintf(a4, sizeof(a4), "--state_dir=%s/%s-%d", tmp, name, tst_free_port());
     snprintf(a1, sizeof(a1), "--control=%s", p->control);
     snprintf(a2, sizeof(a2), "--events=%s", p->events);
     snprintf(a3, sizeof(a3), "--data_in=%s", p->data_in);
@@ -82,6 +86,9 @@ static void svc_start(svc_proc *p, const char *name, const char *extra1, const c
     int n = 3;
     if (has_data) {
         argv[n++] = a3;
+    }
+    if (strcmp(name, "publisher") == 0) {
+        argv[n++] = a4;
     }
     if (extra1 != NULL) {
         argv[n++] = (char *)extra1;
@@ -290,9 +297,35 @@ static void test_batches_flow_processor_to_publisher(void **state)
 {
     svc_proc pub, proc;
     svc_start(&pub, "publisher", NULL, NULL);
-    char pubs[128];
+    char pubs[128], pubctl[128];
     snprintf(pubs, sizeof(pubs), "--publishers=%s", pub.data_in);
-    svc_start(&proc, "processor", pubs, NULL);
+    snprintf(pubctl, sizeof(pubctl), "--publisher_controls=%s", pub.control);
+    svc_start(&proc, "processor", pubs, pubctl);
+
+    /* The task's processing reaches the processor, and from it the
+     * publisher, before its batches. */
+    static const char text[] = "version: 1\n"
+                               "schedule: {type: simple, interval: 1s}\n"
+                               "workflow:\n"
+                               "  collect:\n"
+                               "    metrics: {/intel/procfs/cpu/*/user: {}}\n"
+                               "    process:\n"
+                               "      - plugin_name: passthrough\n"
+                               "        publish:\n"
+                               "          - plugin_name: file\n"
+                               "            config: {file: /dev/null}\n";
+    fr_manifest *m = NULL;
+    fr_error err;
+    assert_fr_ok(fr_manifest_parse(text, strlen(text), "t.yaml", &m, &err));
+    fr_buf put = FR_BUF_INIT;
+    assert_fr_ok(fr_pipeline_put_pack("task-1", "flow", m, &put));
+    fr_ctl_result res;
+    if (fr_ctl_call(proc.cli, "pipeline.put", put.data, put.len, 10000, &res) != 0) {
+        fail_msg("pipeline.put: %s at %s", res.error_message, res.error_where);
+    }
+    fr_ctl_result_free(&res);
+    fr_buf_free(&put);
+    fr_manifest_free(m);
 
     const char *urls[] = {proc.data_in};
     fr_data_sender *tx = NULL;

@@ -58,8 +58,8 @@ void fr_ctl_fanout_close(fr_ctl_fanout *f);
  * timeout_ms. Returns:
  *   0            at least one accepted and none refused (*accepted says how
  *                many; the others did not answer);
- *   FR_EREMOTE   one refused: err has its where and "<url>: <message>",
- *                code (if not NULL, 48 bytes) its error code;
+ *   FR_EREMOTE   one refused: err has its where and message, code (if not
+ *                NULL, 48 bytes) its error code;
  *   FR_ETIMEDOUT nobody answered (or n is 0): err names the addresses and
  *                why. */
 int fr_ctl_fanout_call(fr_ctl_fanout *f, const char *op, const void *args, size_t len,

@@ -623,6 +623,30 @@ static void test_bad_config(void **state)
     P->destroy(NULL);
 }
 
+/* A device takes lines too (/dev/null, to try a task out), and is never
+ * rotated however small max_size is. */
+static void test_device(void **state)
+{
+    void *cfg = NULL;
+    fr_error err;
+    assert_fr_ok(
+        config_load((const char *[]){"file", "/dev/null", "max_size", "100", NULL}, &cfg, &err));
+    void *st = NULL;
+    assert_fr_ok(P->init(&st, cfg, &info, &err));
+    uint32_t next = 0;
+    for (int i = 0; i < 5; i++) {
+        fr_batch *b = numbered(&next, 10);
+        assert_fr_ok(P->write(st, &b, 1, &err));
+        fr_batch_destroy(b);
+    }
+    P->destroy(st);
+    fr_node_config_free(&P->config, cfg);
+    struct stat sb;
+    assert_int_equal(stat("/dev/null", &sb), 0);
+    assert_true(S_ISCHR(sb.st_mode));
+    assert_int_not_equal(access("/dev/null.1", F_OK), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +659,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_appends_and_mends_a_cut_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_then_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,6 +72,7 @@ typedef struct file_sink {
     const char *id;
     int fd; /* -1 after a rotation that could not open the new file */
     uint64_t size;
+    bool regular;      /* a regular file (a device or pipe is never rotated) */
     bool need_newline; /* the file ends inside a line (a crash, a failed write) */
     fr_buf out;
     tagvec btags, mtags;
@@ -544,14 +545,19 @@ static int file_open(file_sink *fs, fr_error *err)
                             strerror(errno));
     }
     struct stat sb;
-    if (fstat(fs->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        int e = errno;
+    int st = fstat(fs->fd, &sb);
+    int e = errno;
+    if (st != 0 || !(S_ISREG(sb.st_mode) || S_ISCHR(sb.st_mode) || S_ISFIFO(sb.st_mode))) {
         close(fs->fd);
         fs->fd = -1;
-        return fr_error_set(err, FR_EIO, "file", "'%s' is not a regular file%s%s", path,
-                            e != 0 ? ": " : "", e != 0 ? strerror(e) : "");
+        if (st != 0) {
+            return fr_error_set(err, FR_EIO, "file", "cannot inspect '%s': %s", path, strerror(e));
+        }
+        return fr_error_set(err, FR_EIO, "file",
+                            "'%s' is not a file, a device or a pipe to write lines to", path);
     }
-    fs->size = (uint64_t)sb.st_size;
+    fs->regular = S_ISREG(sb.st_mode);
+    fs->size = fs->regular ? (uint64_t)sb.st_size : 0;
     fs->need_newline = false;
     if (fs->size > 0) {
         int rfd = open(path, O_RDONLY | O_CLOEXEC);
@@ -737,7 +743,7 @@ static int file_write(void *state, fr_batch *const *batches, size_t n, fr_error 
             return rv;
         }
     }
-    uint64_t max = fs->cfg->max_size > 0 ? (uint64_t)fs->cfg->max_size : 0;
+    uint64_t max = fs->cfg->max_size > 0 && fs->regular ? (uint64_t)fs->cfg->max_size : 0;
     fr_buf_reset(&fs->out);
     if (fs->need_newline && fr_buf_append(&fs->out, "\n", 1) != 0) {
         return fr_error_set(err, FR_ENOMEM, "", "out of memory");
