@@ -11,7 +11,9 @@
 extern const fr_processor_plugin *const fr_builtin_processors[];
 extern const size_t fr_builtin_nprocessors;
 
-/* The built-in plugin called name, or NULL. */
+/* The built-in plugin called name, or NULL. snap's names for plugins
+ * fresco names otherwise are accepted too: "anomalydetection" (anomaly),
+ * "passthru" (passthrough). */
 const fr_processor_plugin *fr_processor_find(const char *name);
 
 #endif
