@@ -152,3 +152,44 @@ bool fr_sink_retryable(int rv)
         return rv != 0;
     }
 }
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+void fr_plugin_entry_pack(msgpack_packer *pk, const char *name, uint32_t version,
+                          const char *description, const fr_node_policy *config)
+{
+    msgpack_pack_map(pk, 4);
+    pack_str(pk, "name");
+    pack_str(pk, name);
+    pack_str(pk, "version");
+    msgpack_pack_uint32(pk, version);
+    pack_str(pk, "description");
+    pack_str(pk, description != NULL ? description : "");
+    pack_str(pk, "config");
+    msgpack_pack_array(pk, config->nfields);
+    for (size_t k = 0; k < config->nfields; k++) {
+        const fr_cfg_field *f = &config->fields[k];
+        msgpack_pack_map(pk, 3);
+        pack_str(pk, "key");
+        pack_str(pk, f->key);
+        pack_str(pk, "default");
+        pack_str(pk, f->def != NULL ? f->def : "");
+        pack_str(pk, "help");
+        pack_str(pk, f->help != NULL ? f->help : "");
+    }
+}
+
+void fr_names_join(char *out, size_t cap, size_t n, const char *(*name)(size_t i))
+{
+    size_t off = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && off + 1 < cap; i++) {
+        int w = snprintf(out + off, cap - off, "%s%s", i ? ", " : "", name(i));
+        off += w > 0 ? (size_t)w : 0;
+    }
+}

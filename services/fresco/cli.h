@@ -43,6 +43,11 @@ const char *cli_address(const cli *c, const char *service);
 int cli_call_service(const cli *c, const char *service, const char *op, const void *args,
                      size_t len, fr_ctl_result *res);
 
+/* A member of a reply map: the string ("" when absent or not a string),
+ * the unsigned integer (0 likewise). */
+const char *cli_str(const fr_node *n, const char *key);
+unsigned long long cli_u64(const fr_node *n, const char *key);
+
 int cli_cmd_status(cli *c);
 int cli_cmd_ping(cli *c);
 int cli_cmd_stats(cli *c);

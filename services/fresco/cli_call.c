@@ -157,3 +157,17 @@ int cli_cmd_call(cli *c)
     fr_buf_free(&args);
     return rv == 0 ? 0 : 1;
 }
+
+const char *cli_str(const fr_node *n, const char *key)
+{
+    const char *s = "";
+    fr_node_get_str(n, key, &s);
+    return s;
+}
+
+unsigned long long cli_u64(const fr_node *n, const char *key)
+{
+    uint64_t v = 0;
+    fr_node_get_u64(n, key, &v);
+    return (unsigned long long)v;
+}

@@ -9,20 +9,6 @@
 
 #include "cli.h"
 
-static const char *str_of(const fr_node *n, const char *key)
-{
-    const char *s = "";
-    fr_node_get_str(n, key, &s);
-    return s;
-}
-
-static unsigned long long u64_of(const fr_node *n, const char *key)
-{
-    uint64_t v = 0;
-    fr_node_get_u64(n, key, &v);
-    return (unsigned long long)v;
-}
-
 static int call_with_task(cli *c, const char *service, const char *op, const char *task,
                           fr_ctl_result *res)
 {
@@ -45,15 +31,15 @@ static void print_processor(const fr_node *list)
 {
     for (uint32_t i = 0; list->type == FR_NODE_ARRAY && i < list->len; i++) {
         const fr_node *t = &list->v.arr[i];
-        printf("Task %s (%s)\n", str_of(t, "task"), str_of(t, "name"));
+        printf("Task %s (%s)\n", cli_str(t, "task"), cli_str(t, "name"));
         printf("  %-32s %-12s %10s %12s %12s %8s  %s\n", "NODE", "PLUGIN", "BATCHES", "METRICS IN",
                "METRICS OUT", "ERRORS", "LAST ERROR");
         const fr_node *nodes = fr_node_get(t, "nodes");
         for (uint32_t k = 0; nodes != NULL && k < nodes->len; k++) {
             const fr_node *n = &nodes->v.arr[k];
-            printf("  %-32s %-12s %10llu %12llu %12llu %8llu  %s\n", str_of(n, "path"),
-                   str_of(n, "plugin"), u64_of(n, "batches"), u64_of(n, "metrics_in"),
-                   u64_of(n, "metrics_out"), u64_of(n, "errors"), str_of(n, "last_error"));
+            printf("  %-32s %-12s %10llu %12llu %12llu %8llu  %s\n", cli_str(n, "path"),
+                   cli_str(n, "plugin"), cli_u64(n, "batches"), cli_u64(n, "metrics_in"),
+                   cli_u64(n, "metrics_out"), cli_u64(n, "errors"), cli_str(n, "last_error"));
         }
     }
 }
@@ -62,16 +48,16 @@ static void print_publisher(const fr_node *list)
 {
     for (uint32_t i = 0; list->type == FR_NODE_ARRAY && i < list->len; i++) {
         const fr_node *t = &list->v.arr[i];
-        printf("Task %s (%s)\n", str_of(t, "task"), str_of(t, "name"));
+        printf("Task %s (%s)\n", cli_str(t, "task"), cli_str(t, "name"));
         printf("  %-32s %-12s %-9s %10s %12s %8s %8s %12s  %s\n", "SINK", "PLUGIN", "STATE",
                "BATCHES", "METRICS", "RETRIES", "REJECTED", "BACKLOG", "LAST ERROR");
         const fr_node *sinks = fr_node_get(t, "sinks");
         for (uint32_t k = 0; sinks != NULL && k < sinks->len; k++) {
             const fr_node *s = &sinks->v.arr[k];
-            printf("  %-32s %-12s %-9s %10llu %12llu %8llu %8llu %12llu  %s\n", str_of(s, "path"),
-                   str_of(s, "plugin"), str_of(s, "state"), u64_of(s, "batches"),
-                   u64_of(s, "metrics"), u64_of(s, "retries"), u64_of(s, "rejected"),
-                   u64_of(s, "backlog_bytes"), str_of(s, "last_error"));
+            printf("  %-32s %-12s %-9s %10llu %12llu %8llu %8llu %12llu  %s\n", cli_str(s, "path"),
+                   cli_str(s, "plugin"), cli_str(s, "state"), cli_u64(s, "batches"),
+                   cli_u64(s, "metrics"), cli_u64(s, "retries"), cli_u64(s, "rejected"),
+                   cli_u64(s, "backlog_bytes"), cli_str(s, "last_error"));
         }
     }
 }
@@ -80,8 +66,8 @@ static void print_plugins(const char *kind, const fr_node *list)
 {
     for (uint32_t i = 0; list->type == FR_NODE_ARRAY && i < list->len; i++) {
         const fr_node *p = &list->v.arr[i];
-        printf("%-10s %-14s %-4llu %s\n", kind, str_of(p, "name"), u64_of(p, "version"),
-               str_of(p, "description"));
+        printf("%-10s %-14s %-4llu %s\n", kind, cli_str(p, "name"), cli_u64(p, "version"),
+               cli_str(p, "description"));
     }
 }
 
@@ -89,13 +75,13 @@ static void print_spool(const fr_node *s)
 {
     bool accepting = true;
     fr_node_get_bool(s, "accepting", &accepting);
-    printf("Spool %s: %llu of %llu bytes in %llu segment(s), %s\n", str_of(s, "dir"),
-           u64_of(s, "bytes"), u64_of(s, "max_bytes"), u64_of(s, "segments"),
+    printf("Spool %s: %llu of %llu bytes in %llu segment(s), %s\n", cli_str(s, "dir"),
+           cli_u64(s, "bytes"), cli_u64(s, "max_bytes"), cli_u64(s, "segments"),
            accepting ? "taking batches" : "FULL: answering busy");
-    printf("  records appended %llu (%llu bytes), refused when full %llu\n", u64_of(s, "records"),
-           u64_of(s, "appended_bytes"), u64_of(s, "full"));
+    printf("  records appended %llu (%llu bytes), refused when full %llu\n", cli_u64(s, "records"),
+           cli_u64(s, "appended_bytes"), cli_u64(s, "full"));
     printf("  damaged records skipped %llu (%llu bytes), torn tail cut %llu bytes\n",
-           u64_of(s, "corrupt_records"), u64_of(s, "corrupt_bytes"), u64_of(s, "torn_bytes"));
+           cli_u64(s, "corrupt_records"), cli_u64(s, "corrupt_bytes"), cli_u64(s, "torn_bytes"));
 }
 
 /* Prints one service's answer, as JSON or through human; 0, or 1 when it

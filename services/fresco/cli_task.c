@@ -48,20 +48,6 @@ static int collector_call(cli *c, const char *op, const char *key, const char *v
     return service_call(c, "collector", op, key, value, res);
 }
 
-static const char *str_of(const fr_node *n, const char *key)
-{
-    const char *s = "";
-    fr_node_get_str(n, key, &s);
-    return s;
-}
-
-static unsigned long long u64_of(const fr_node *n, const char *key)
-{
-    uint64_t v = 0;
-    fr_node_get_u64(n, key, &v);
-    return (unsigned long long)v;
-}
-
 static void print_time(int64_t ns)
 {
     if (ns <= 0) {
@@ -81,22 +67,22 @@ static void print_task(const fr_node *t)
     int64_t created = 0, last = 0;
     fr_node_get_i64(t, "created_ns", &created);
     fr_node_get_i64(t, "last_run_ns", &last);
-    printf("ID:             %s\n", str_of(t, "id"));
-    printf("Name:           %s\n", str_of(t, "name"));
-    printf("State:          %s\n", str_of(t, "state"));
-    printf("Hits:           %llu\n", u64_of(t, "hits"));
-    printf("Misses:         %llu\n", u64_of(t, "misses"));
-    printf("Failures:       %llu\n", u64_of(t, "failures"));
+    printf("ID:             %s\n", cli_str(t, "id"));
+    printf("Name:           %s\n", cli_str(t, "name"));
+    printf("State:          %s\n", cli_str(t, "state"));
+    printf("Hits:           %llu\n", cli_u64(t, "hits"));
+    printf("Misses:         %llu\n", cli_u64(t, "misses"));
+    printf("Failures:       %llu\n", cli_u64(t, "failures"));
     printf("Created:        ");
     print_time(created);
     printf("\nLast run:       ");
     print_time(last);
     printf("\n");
-    if (str_of(t, "last_failure")[0] != '\0') {
-        printf("Last failure:   %s\n", str_of(t, "last_failure"));
+    if (cli_str(t, "last_failure")[0] != '\0') {
+        printf("Last failure:   %s\n", cli_str(t, "last_failure"));
     }
-    if (str_of(t, "reason")[0] != '\0') {
-        printf("Reason:         %s\n", str_of(t, "reason"));
+    if (cli_str(t, "reason")[0] != '\0') {
+        printf("Reason:         %s\n", cli_str(t, "reason"));
     }
 }
 
@@ -198,8 +184,9 @@ static void print_task_list(const fr_node *list)
         const fr_node *t = &list->v.arr[i];
         int64_t created = 0;
         fr_node_get_i64(t, "created_ns", &created);
-        printf("%-36s  %-24.24s %-8s %10llu %8llu %8llu  ", str_of(t, "id"), str_of(t, "name"),
-               str_of(t, "state"), u64_of(t, "hits"), u64_of(t, "misses"), u64_of(t, "failures"));
+        printf("%-36s  %-24.24s %-8s %10llu %8llu %8llu  ", cli_str(t, "id"), cli_str(t, "name"),
+               cli_str(t, "state"), cli_u64(t, "hits"), cli_u64(t, "misses"),
+               cli_u64(t, "failures"));
         print_time(created);
         printf("\n");
     }
@@ -294,7 +281,7 @@ static int task_watch(cli *c, const char *id, bool processed)
         return 1;
     }
     char tid[64];
-    snprintf(tid, sizeof(tid), "%s", str_of(res.result, "id"));
+    snprintf(tid, sizeof(tid), "%s", cli_str(res.result, "id"));
     fr_ctl_result_free(&res);
     fr_event_sub *sub = NULL, *tasks = NULL;
     char topic[128];
@@ -327,9 +314,9 @@ static int task_watch(cli *c, const char *id, bool processed)
             break;
         }
         if (strcmp(ev.topic, "event/task") == 0) {
-            if (strcmp(str_of(ev.body, "id"), tid) == 0) {
-                const char *st = str_of(ev.body, "state");
-                fprintf(stderr, "Task %s is %s %s\n", tid, st, str_of(ev.body, "reason"));
+            if (strcmp(cli_str(ev.body, "id"), tid) == 0) {
+                const char *st = cli_str(ev.body, "state");
+                fprintf(stderr, "Task %s is %s %s\n", tid, st, cli_str(ev.body, "reason"));
                 if (strcmp(st, "Running") != 0 && strcmp(st, "Stopped") != 0) {
                     watch_stop = 1;
                 }
@@ -432,8 +419,8 @@ static void print_catalog(const fr_node *list)
     printf("%-64s %-8s %-10s %s\n", "NAMESPACE", "TYPE", "UNIT", "DESCRIPTION");
     for (uint32_t i = 0; list->type == FR_NODE_ARRAY && i < list->len; i++) {
         const fr_node *m = &list->v.arr[i];
-        printf("%-64s %-8s %-10s %s\n", str_of(m, "namespace"), str_of(m, "type"),
-               str_of(m, "unit"), str_of(m, "description"));
+        printf("%-64s %-8s %-10s %s\n", cli_str(m, "namespace"), cli_str(m, "type"),
+               cli_str(m, "unit"), cli_str(m, "description"));
     }
 }
 
@@ -471,9 +458,9 @@ static void print_plugins(const fr_node *list)
         const fr_node *p = &list->v.arr[i];
         bool builtin = false;
         fr_node_get_bool(p, "builtin", &builtin);
-        printf("%-14s %-8llu %-8llu %-22s %-6llu %s\n", str_of(p, "name"), u64_of(p, "version"),
-               u64_of(p, "metrics"), str_of(p, "ns_prefix"), u64_of(p, "tasks"),
-               builtin ? "built in" : str_of(p, "path"));
+        printf("%-14s %-8llu %-8llu %-22s %-6llu %s\n", cli_str(p, "name"), cli_u64(p, "version"),
+               cli_u64(p, "metrics"), cli_str(p, "ns_prefix"), cli_u64(p, "tasks"),
+               builtin ? "built in" : cli_str(p, "path"));
     }
 }
 

@@ -535,38 +535,13 @@ static int op_pipeline_list(void *ctx, const fr_node *args, fr_ctl_reply *r)
     return 0;
 }
 
-static void pack_cstr(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
 static int op_plugin_list(void *ctx, const fr_node *args, fr_ctl_reply *r)
 {
     msgpack_packer *pk = fr_ctl_reply_packer(r);
     msgpack_pack_array(pk, fr_builtin_nprocessors);
     for (size_t i = 0; i < fr_builtin_nprocessors; i++) {
         const fr_processor_plugin *p = fr_builtin_processors[i];
-        msgpack_pack_map(pk, 4);
-        pack_cstr(pk, "name");
-        pack_cstr(pk, p->name);
-        pack_cstr(pk, "version");
-        msgpack_pack_uint32(pk, p->version);
-        pack_cstr(pk, "description");
-        pack_cstr(pk, p->description != NULL ? p->description : "");
-        pack_cstr(pk, "config");
-        msgpack_pack_array(pk, p->config.nfields);
-        for (size_t k = 0; k < p->config.nfields; k++) {
-            const fr_cfg_field *f = &p->config.fields[k];
-            msgpack_pack_map(pk, 3);
-            pack_cstr(pk, "key");
-            pack_cstr(pk, f->key);
-            pack_cstr(pk, "default");
-            pack_cstr(pk, f->def != NULL ? f->def : "");
-            pack_cstr(pk, "help");
-            pack_cstr(pk, f->help != NULL ? f->help : "");
-        }
+        fr_plugin_entry_pack(pk, p->name, p->version, p->description, &p->config);
     }
     return 0;
 }

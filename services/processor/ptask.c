@@ -70,6 +70,11 @@ static void ptask_free(ptask *t)
 static int pnodes_build(ptask *t, const fr_mf_node *mf, size_t n, const char *parent, pnode **out,
                         fr_error *err);
 
+static const char *processor_name(size_t i)
+{
+    return fr_builtin_processors[i]->name;
+}
+
 static int pnode_build(ptask *t, const fr_mf_node *mf, const char *path, pnode *n, fr_error *err)
 {
     char full[544];
@@ -83,13 +88,8 @@ static int pnode_build(ptask *t, const fr_mf_node *mf, const char *path, pnode *
     n->lock_init = true;
     n->p = fr_processor_find(mf->plugin_name);
     if (n->p == NULL) {
-        char names[256] = "";
-        size_t off = 0;
-        for (size_t i = 0; i < fr_builtin_nprocessors && off < sizeof(names); i++) {
-            int w = snprintf(names + off, sizeof(names) - off, "%s%s", i ? ", " : "",
-                             fr_builtin_processors[i]->name);
-            off += w > 0 ? (size_t)w : 0;
-        }
+        char names[256];
+        fr_names_join(names, sizeof(names), fr_builtin_nprocessors, processor_name);
         return fr_error_set(err, FR_ENOTFOUND, full,
                             "no processor plugin '%s' here (this processor has: %s)",
                             mf->plugin_name, names);

@@ -15,6 +15,7 @@
 #include "builtin.h"
 #include "fresco/clock.h"
 #include "fresco/log.h"
+#include "fresco/path.h"
 
 /* Batches in one write, at most (whatever their size). */
 #define GROUP_MAX_BATCHES 256
@@ -131,25 +132,9 @@ void delivery_destroy(delivery *d)
     free(d);
 }
 
-static int mkdirs(const char *path)
+static const char *sink_name(size_t i)
 {
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n >= sizeof(buf)) {
-        return FR_ETOOBIG;
-    }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-                return FR_EIO;
-            }
-            buf[i] = c;
-        }
-    }
-    return 0;
+    return fr_builtin_sinks[i]->name;
 }
 
 int delivery_build(const fr_mf_node *node, const char *task, const char *task_name,
@@ -162,13 +147,8 @@ int delivery_build(const fr_mf_node *node, const char *task, const char *task_na
     snprintf(full, sizeof(full), "workflow.collect.%s", path);
     const fr_sink_plugin *p = fr_sink_find(node->plugin_name);
     if (p == NULL) {
-        char names[256] = "";
-        size_t off = 0;
-        for (size_t i = 0; i < fr_builtin_nsinks && off < sizeof(names); i++) {
-            int w = snprintf(names + off, sizeof(names) - off, "%s%s", i ? ", " : "",
-                             fr_builtin_sinks[i]->name);
-            off += w > 0 ? (size_t)w : 0;
-        }
+        char names[256];
+        fr_names_join(names, sizeof(names), fr_builtin_nsinks, sink_name);
         return fr_error_set(err, FR_ENOTFOUND, full,
                             "no publisher plugin '%s' here (this publisher has: %s)",
                             node->plugin_name, names);
@@ -205,7 +185,7 @@ int delivery_build(const fr_mf_node *node, const char *task, const char *task_na
         char dir[4096];
         snprintf(dir, sizeof(dir), "%s/sinks/%s", o->state_dir, d->reader_name);
         d->sink_dir = dup_or_null(dir);
-        if (d->sink_dir != NULL && mkdirs(d->sink_dir) != 0) {
+        if (d->sink_dir != NULL && fr_mkdirs(d->sink_dir) != 0) {
             int e = errno;
             delivery_destroy(d);
             return fr_error_set(err, FR_EIO, full, "cannot create %s: %s", dir, strerror(e));

@@ -28,6 +28,7 @@
 #include "fresco/data.h"
 #include "fresco/log.h"
 #include "fresco/metric.h"
+#include "fresco/path.h"
 #include "fresco/pipectl.h"
 #include "fresco/service.h"
 #include "spool.h"
@@ -640,25 +641,7 @@ static int op_plugin_list(void *ctx, const fr_node *args, fr_ctl_reply *r)
     msgpack_pack_array(pk, fr_builtin_nsinks);
     for (size_t i = 0; i < fr_builtin_nsinks; i++) {
         const fr_sink_plugin *p = fr_builtin_sinks[i];
-        msgpack_pack_map(pk, 4);
-        pack_str(pk, "name");
-        pack_str(pk, p->name);
-        pack_str(pk, "version");
-        msgpack_pack_uint32(pk, p->version);
-        pack_str(pk, "description");
-        pack_str(pk, p->description != NULL ? p->description : "");
-        pack_str(pk, "config");
-        msgpack_pack_array(pk, p->config.nfields);
-        for (size_t k = 0; k < p->config.nfields; k++) {
-            const fr_cfg_field *f = &p->config.fields[k];
-            msgpack_pack_map(pk, 3);
-            pack_str(pk, "key");
-            pack_str(pk, f->key);
-            pack_str(pk, "default");
-            pack_str(pk, f->def != NULL ? f->def : "");
-            pack_str(pk, "help");
-            pack_str(pk, f->help != NULL ? f->help : "");
-        }
+        fr_plugin_entry_pack(pk, p->name, p->version, p->description, &p->config);
     }
     return 0;
 }
@@ -737,27 +720,6 @@ static char *default_state_dir(void)
     return strdup(buf);
 }
 
-static int mkdir_p(const char *path)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(buf)) {
-        return FR_EINVAL;
-    }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-                return FR_EIO;
-            }
-            buf[i] = c;
-        }
-    }
-    return 0;
-}
-
 static int publisher_start(fr_service *svc, void *confp)
 {
     publisher_conf *conf = confp;
@@ -789,7 +751,7 @@ static int publisher_start(fr_service *svc, void *confp)
     if (pub.spool_dir == NULL) {
         return FR_ENOMEM;
     }
-    if (mkdir_p(pub.state_dir) != 0) {
+    if (fr_mkdirs(pub.state_dir) != 0) {
         fr_error("publisher", "cannot create the state directory %s: %s", pub.state_dir,
                  strerror(errno));
         return FR_EIO;

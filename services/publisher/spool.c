@@ -29,6 +29,7 @@
 
 #include "fresco/clock.h"
 #include "fresco/log.h"
+#include "fresco/path.h"
 
 #define SPOOL_MAGIC     0x31505346u /* "FSP1" as bytes on disk */
 #define SPOOL_VERSION   1
@@ -291,37 +292,6 @@ static bool name_ok(const char *name)
         }
     }
     return true;
-}
-
-/* mkdir -p */
-static int mkdirs(const char *path)
-{
-    char tmp[PATH_MAX];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(tmp)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(tmp, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (tmp[i] == '/' || tmp[i] == '\0') {
-            char c = tmp[i];
-            tmp[i] = '\0';
-            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            tmp[i] = c;
-        }
-    }
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        return -1;
-    }
-    if (!S_ISDIR(sb.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
 }
 
 static void fsync_dir(const char *dir)
@@ -1000,7 +970,7 @@ int spool_open(spool **out, const spool_conf *conf, fr_error *err)
         goto fail;
     }
     snprintf(path, sizeof(path), "%s/rejected", s->dir);
-    if (mkdirs(s->dir) != 0 || mkdirs(s->cursor_dir) != 0 || mkdirs(path) != 0) {
+    if (fr_mkdirs(s->dir) != 0 || fr_mkdirs(s->cursor_dir) != 0 || fr_mkdirs(path) != 0) {
         rv = fr_error_set(err, FR_EIO, conf->dir, "cannot use %s as the spool directory: %s",
                           conf->dir, strerror(errno));
         goto fail;

@@ -163,4 +163,15 @@ typedef struct fr_sink_plugin {
 /* True for the codes a sink returns when it may take the batches later. */
 bool fr_sink_retryable(int rv);
 
+/* ---- listing plugins ---- */
+
+/* Packs one entry of a stage's plugin.list: {name, version, description,
+ * config: [{key, default, help}...]}. */
+void fr_plugin_entry_pack(msgpack_packer *pk, const char *name, uint32_t version,
+                          const char *description, const fr_node_policy *config);
+
+/* Writes "a, b, c" into out (cut short to cap): the names of n plugins,
+ * name(i) giving the i-th; for "no such plugin (here: ...)" messages. */
+void fr_names_join(char *out, size_t cap, size_t n, const char *(*name)(size_t i));
+
 #endif
