@@ -33,6 +33,12 @@ LISTENERS=(
 build_dir=${FRESCO_BUILD_DIR:-build}
 run_dir=$root/run
 log_dir=$run_dir/logs
+# Each service keeps its state (tasks, the publisher's spool) under run/
+# unless told otherwise.
+for svc in collector processor publisher; do
+    var="FRESCO_$(printf '%s' "$svc" | tr '[:lower:]' '[:upper:]')_STATE_DIR"
+    export "$var=${!var:-$run_dir/state/$svc}"
+done
 timeout=${FRESCO_STACK_TIMEOUT:-20}
 
 say()
@@ -313,14 +319,25 @@ cli status </dev/null || true
 echo
 
 # Show it working: a task that collects the host's load, memory and CPU use
-# every second (examples/tasks/host-load.yaml), watched for a few seconds.
+# every second (examples/tasks/host-load.yaml), watched for a few seconds;
+# and the same through the processor (tags, anomaly detection) and the
+# publisher (JSON lines in /tmp), examples/tasks/host-pipeline.yaml.
 demo=examples/tasks/host-load.yaml
 if cli task get host-load >/dev/null 2>&1 </dev/null ||
     cli task create -t "$demo" </dev/null >/dev/null; then
     say "task host-load collects every second ($demo); a few of its metrics:"
     timeout -s INT 3.5 "$(binary_of fresco)" task watch host-load </dev/null || true
     echo
-    say "more: $(binary_of fresco) task list | metric list | task watch host-load"
+fi
+pipeline=examples/tasks/host-pipeline.yaml
+if cli task get host-pipeline >/dev/null 2>&1 </dev/null ||
+    cli task create -t "$pipeline" </dev/null >/dev/null; then
+    say "task host-pipeline ($pipeline): tagged by the processor, written by the publisher to /tmp/fresco-host-pipeline.jsonl:"
+    timeout -s INT 3.5 "$(binary_of fresco)" task watch host-pipeline --processed </dev/null || true
+    echo
+    cli pipeline list host-pipeline </dev/null || true
+    echo
+    say "more: $(binary_of fresco) task list | metric list | pipeline list | spool | task watch host-pipeline --processed"
 fi
 
 if [[ "$mode" == detach ]]; then

@@ -516,7 +516,8 @@ static int op_pipeline_list(void *ctx, const fr_node *args, fr_ctl_reply *r)
     size_t n = 0;
     ptask **v = calloc(proc.ntasks + 1, sizeof(*v));
     for (size_t i = 0; v != NULL && i < proc.ntasks; i++) {
-        if (only == NULL || strcmp(ptask_id(proc.tasks[i].t), only) == 0) {
+        ptask *t = proc.tasks[i].t;
+        if (only == NULL || strcmp(ptask_id(t), only) == 0 || strcmp(ptask_name(t), only) == 0) {
             v[n] = proc.tasks[i].t;
             ptask_ref(v[n++]);
         }

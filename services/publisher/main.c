@@ -565,6 +565,12 @@ static int op_pipeline_remove(void *ctx, const fr_node *args, fr_ctl_reply *r)
     return 0;
 }
 
+/* pipeline.list's filter: a task's id or name. */
+static bool task_listed(const ptask *t, const char *only)
+{
+    return only == NULL || strcmp(t->id, only) == 0 || strcmp(t->name, only) == 0;
+}
+
 static int op_pipeline_list(void *ctx, const fr_node *args, fr_ctl_reply *r)
 {
     const char *only = NULL;
@@ -573,12 +579,12 @@ static int op_pipeline_list(void *ctx, const fr_node *args, fr_ctl_reply *r)
     pthread_rwlock_rdlock(&pub.tl);
     size_t n = 0;
     for (size_t i = 0; i < pub.ntasks; i++) {
-        n += only == NULL || strcmp(pub.tasks[i]->id, only) == 0;
+        n += task_listed(pub.tasks[i], only);
     }
     msgpack_pack_array(pk, n);
     for (size_t i = 0; i < pub.ntasks; i++) {
         ptask *t = pub.tasks[i];
-        if (only != NULL && strcmp(t->id, only) != 0) {
+        if (!task_listed(t, only)) {
             continue;
         }
         msgpack_pack_map(pk, 3);
