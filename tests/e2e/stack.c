@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <libpq-fe.h>
@@ -59,10 +60,16 @@ static void list_arg(char *out, size_t cap, const char *key, char addrs[][64], i
     }
 }
 
-void stack_start(stack *s, const char *tmp, int nproc, int npub)
+void stack_start(stack *s, const char *base, int nproc, int npub)
 {
     memset(s, 0, sizeof(*s));
-    s->tmp = strdup(tmp);
+    /* A folder per stack: one a failed test left running keeps its own. */
+    static int stacks;
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/stack-%d", base, ++stacks);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    s->tmp = strdup(dir);
+    const char *tmp = s->tmp;
     s->nproc = nproc;
     s->npub = npub;
     for (int i = 0; i < npub; i++) {
