@@ -3,7 +3,7 @@
  * raw pointers into room reserved for it up front: at most SJ_FIXED bytes
  * besides its strings, six bytes for each byte of those (as "\u0001") and
  * the tags' own bound. The date is made once per second, and a double
- * with a short decimal form is written without printf. */
+ * needs printf only where 128-bit integers do not reach. */
 #include "snapjson.h"
 
 #include <math.h>
@@ -206,55 +206,183 @@ static char *json_decimal(char *p, bool neg, const char *dig, int n, int e)
     return json_u64(p, (uint64_t)(e < 0 ? -e : e));
 }
 
-/* The shortest of d's correctly rounded 17 digits, rounded to fewer, that
- * still reads back as d (fewer digits stop working at some count and never
- * work again below it). One printf and a strtod per count tried. */
+/* d's first prec significant digits, correctly rounded (the C library
+ * prints exactly), into dig; returns the decimal exponent of the first. */
+static int sci_digits(double d, int prec, char *dig)
+{
+    char s[48];
+    snprintf(s, sizeof(s), "%.*e", prec - 1, d); /* "-1.2345e+05" */
+    const char *q = s + (s[0] == '-');
+    dig[0] = q[0];
+    if (prec > 1) {
+        memcpy(dig + 1, q + 2, (size_t)prec - 1);
+    }
+    return atoi(q + (prec > 1 ? prec + 2 : 2));
+}
+
+#ifdef __SIZEOF_INT128__
+typedef unsigned __int128 sj_u128;
+
+/* The shortest decimal that reads back as d and, of those, the nearest,
+ * found exactly with 128-bit integers for 2^-16 <= |d| < 2^52 (the bits
+ * say which: biased exponent 1007 to 1074). Scaled by 10^K (S below),
+ * every decimal of 17 digits or fewer near d is an integer. |d| is
+ * m·2^-q and the doubles beside it (m ± 1)·2^-q: what reads back as d
+ * lies between the midpoints, the ends included when m is even (strtod
+ * rounds half to even), and those ends times 10^K stay below 2^125. The
+ * integer there with the most trailing zeros has the fewest digits.
+ * Returns the digit count, 0 when d is out of range. */
+static int digits_exact(uint64_t bits, char *dig, int *e)
+{
+    int be = (int)(bits >> 52 & 0x7ff);
+    if (be < 1007 || be > 1074) {
+        return 0;
+    }
+    uint64_t m = (bits & 0xfffffffffffffu) | (1ull << 52);
+    int e2 = be - 1023; /* 2^e2 <= |d| < 2^(e2 + 1) */
+    int q = 52 - e2;    /* |d| = m·2^-q, 1 <= q <= 68 */
+    /* floor(e2·log10 2), so that S = |d|·10^K is in [10^16, 2·10^17) */
+    int e10 = e2 >= 0 ? (e2 * 78913) >> 18 : -((-e2 * 78913 + (1 << 18) - 1) >> 18);
+    int K = 16 - e10; /* 1 <= K <= 21 */
+    sj_u128 p10 = 1;
+    for (int i = 0; i < K; i++) {
+        p10 *= 10;
+    }
+    /* ends and middle over 2^(q + 2); at a power of two the double below
+     * is half as far as the one above */
+    int sh = q + 2;
+    sj_u128 mask = ((sj_u128)1 << sh) - 1;
+    uint64_t m4 = m << 2;
+    bool pow2 = m == 1ull << 52;
+    sj_u128 nlo = (sj_u128)(m4 - (pow2 ? 1 : 2)) * p10, nhi = (sj_u128)(m4 + 2) * p10,
+            nmid = (sj_u128)m4 * p10;
+    bool incl = (m & 1) == 0;
+    uint64_t lo = (uint64_t)(nlo >> sh) + ((nlo & mask) != 0 || !incl);
+    uint64_t hi = (uint64_t)(nhi >> sh) - ((nhi & mask) == 0 && !incl);
+    /* the most trailing zeros: the integers in [lo, hi] are t·10^j for t
+     * in [lo_j, hi_j] */
+    int j = 0;
+    uint64_t u = 1; /* 10^j */
+    for (;;) {
+        uint64_t l = (lo + 9) / 10, h = hi / 10;
+        if (l > h) {
+            break;
+        }
+        lo = l;
+        hi = h;
+        j++;
+        u *= 10;
+    }
+    /* of those t, the nearest S / 10^j (half to even) */
+    uint64_t mid = (uint64_t)(nmid >> sh), f = mid / u, r = mid % u;
+    sj_u128 mrem = nmid & mask, half = (sj_u128)1 << (sh - 1);
+    int cmp; /* S / 10^j - f against 1/2 */
+    if (2 * r + 2 <= u) {
+        cmp = -1;
+    } else if (2 * r > u) {
+        cmp = 1;
+    } else if (2 * r == u) {
+        cmp = mrem != 0;
+    } else {
+        cmp = mrem < half ? -1 : mrem > half;
+    }
+    uint64_t t = cmp < 0 || (cmp == 0 && (f & 1) == 0) ? f : f + 1;
+    t = t < lo ? lo : t > hi ? hi : t;
+    int n = (int)(json_u64(dig, t) - dig);
+    *e = n - 1 + j - K;
+    return n;
+}
+#endif
+
+#define SJ_WIDE 20 /* digits printed once for every count tried */
+
+/* Adds one to the last of the n digits t, whose first has exponent *e. */
+static void digits_inc(char *t, int n, int *e)
+{
+    int i = n - 1;
+    while (i >= 0 && t[i] == '9') {
+        t[i--] = '0';
+    }
+    if (i >= 0) {
+        t[i]++;
+    } else {
+        t[0] = '1';
+        (*e)++;
+    }
+}
+
+/* n less the trailing zeros of t (the first digit stays). */
+static int digits_trim(const char *t, int n)
+{
+    while (n > 1 && t[n - 1] == '0') {
+        n--;
+    }
+    return n;
+}
+
+/* What strtod makes of the n digits t with exponent e. */
+static double digits_value(bool neg, const char *t, int n, int e)
+{
+    char s[40];
+    *json_decimal(s, neg, t, n, e) = '\0';
+    return strtod(s, NULL);
+}
+
+/* The shortest decimal that reads back as d and, of those, the nearest,
+ * as Go and Python write it: digits_exact's where it can, else found with
+ * the C library's printf and strtod. The candidate for n digits is d correctly
+ * rounded to n digits: d's first SJ_WIDE digits are printed once, and
+ * rounding them is rounding d unless the digits dropped are exactly
+ * 5000... (d may lie on either side; the C library, which prints exactly,
+ * rounds d itself then). When n digits do not read back, fewer do not
+ * either, except at a power of two, whose neighbour below is twice as
+ * near as the one above: there the next decimal up is tried too. One
+ * strtod per count tried. */
 static char *json_double_digits(char *p, double d)
 {
-    char e17[40];
-    snprintf(e17, sizeof(e17), "%.16e", d); /* "-1.2345678901234567e+05" */
-    const char *q = e17;
-    bool neg = *q == '-';
-    q += neg;
-    char dig[17];
-    dig[0] = q[0];
-    memcpy(dig + 1, q + 2, 16);
-    int e = atoi(q + 19);
+    bool neg = signbit(d);
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof(bits));
+#ifdef __SIZEOF_INT128__
+    char exact[20]; /* 17 digits at most: json_u64 writes up to 20 */
+    int exact_e, exact_n = digits_exact(bits, exact, &exact_e);
+    if (exact_n > 0) {
+        return json_decimal(p, neg, exact, exact_n, exact_e);
+    }
+#endif
+    bool pow2 = (bits & 0xfffffffffffffu) == 0 && (bits >> 52 & 0x7ff) > 1;
+    char wide[SJ_WIDE];
+    int e = sci_digits(d, SJ_WIDE, wide);
     char best[17];
-    int best_n = 17, best_e = e;
-    memcpy(best, dig, 17);
-    for (int n = 16; n >= 1; n--) {
+    int best_n = 0, best_e = e;
+    for (int n = 17; n >= 1; n--) {
         char t[17];
         int te = e;
-        memcpy(t, dig, (size_t)n);
-        if (dig[n] >= '5') {
-            int i = n - 1;
-            while (i >= 0 && t[i] == '9') {
-                t[i--] = '0';
-            }
-            if (i >= 0) {
-                t[i]++;
-            } else {
-                t[0] = '1';
-                memset(t + 1, '0', (size_t)n - 1);
-                te++;
-            }
+        memcpy(t, wide, (size_t)n);
+        bool tie = wide[n] == '5';
+        for (int i = n + 1; i < SJ_WIDE && tie; i++) {
+            tie = wide[i] == '0';
         }
-        int m = n;
-        while (m > 1 && t[m - 1] == '0') {
-            m--;
+        if (tie) {
+            te = sci_digits(d, n, t);
+        } else if (wide[n] >= '5') {
+            digits_inc(t, n, &te);
         }
-        char s[40];
-        *json_decimal(s, neg, t, m, te) = '\0';
-        if (strtod(s, NULL) != d) {
-            break;
+        int m = digits_trim(t, n);
+        if (best_n != 0) { /* 17 digits always read back */
+            double v = digits_value(neg, t, m, te);
+            if (v != d && pow2 && fabs(v) < fabs(d)) {
+                digits_inc(t, n, &te);
+                m = digits_trim(t, n);
+                v = digits_value(neg, t, m, te);
+            }
+            if (v != d) {
+                break;
+            }
         }
         memcpy(best, t, (size_t)m);
         best_n = m;
         best_e = te;
-    }
-    while (best_n > 1 && best[best_n - 1] == '0') {
-        best_n--;
     }
     return json_decimal(p, neg, best, best_n, best_e);
 }
@@ -262,9 +390,10 @@ static char *json_double_digits(char *p, double d)
 static const double pow10d[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
 static const uint64_t pow10u[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
 
-/* The shortest decimal that reads back as d. NaN and infinities, which
- * JSON has no number for, are the strings "NaN", "+Inf" and "-Inf" (Go's
- * strconv spelling). */
+/* The shortest decimal that reads back as d, the nearest of those; a
+ * short one (8 decimals at most) found with a few multiplications. NaN
+ * and infinities, which JSON has no number for, are the strings "NaN",
+ * "+Inf" and "-Inf" (Go's strconv spelling). */
 static char *json_double(char *p, double d)
 {
     if (isnan(d)) {
@@ -285,10 +414,13 @@ static char *json_double(char *p, double d)
     double a = fabs(d);
     if (a >= 1e-6 && a < 1e15) {
         /* n / 10^k with n < 2^53 divides exactly as strtod rounds the
-         * decimal n·10^-k, so the check below is a true round trip */
+         * decimal n·10^-k, so the check below is a true round trip. Below
+         * 2^50 the doubles next to d are less than a quarter of a unit
+         * of n away, so only the n nearest d can read back, and v (off
+         * by 1/16 at most) rounds to it. */
         for (int k = 0; k <= 8; k++) {
             double v = a * pow10d[k];
-            if (v >= 9007199254740992.0) {
+            if (v >= 1125899906842624.0) {
                 break;
             }
             uint64_t n = (uint64_t)(v + 0.5);
