@@ -197,15 +197,52 @@ static void test_every_value_type(void **state)
     fr_batch_destroy(b);
 }
 
-/* The number after "data": in a line. */
-static double line_double(const char *line)
+/* The number after "data": in a line; its significant digits in dig. */
+static double line_double(const char *line, char *dig, size_t cap)
 {
     const char *p = strstr(line, "\"data\":");
     assert_non_null(p);
     char *end;
     double d = strtod(p + 7, &end);
     assert_true(*end == ',');
+    size_t n = 0;
+    for (const char *q = p + 7; q < end && *q != 'e'; q++) {
+        if (*q >= '0' && *q <= '9' && (n > 0 || *q != '0')) {
+            assert_true(n + 1 < cap);
+            dig[n++] = *q;
+        }
+    }
+    while (n > 1 && dig[n - 1] == '0') { /* "1000" */
+        n--;
+    }
+    dig[n] = '\0';
     return d;
+}
+
+/* d correctly rounded to n significant digits, as the C library prints
+ * it: those digits and what strtod makes of them. */
+static double rounded(double d, int n, char *dig)
+{
+    char s[64];
+    snprintf(s, sizeof(s), "%.*e", n - 1, d);
+    const char *q = s + (s[0] == '-');
+    size_t k = 0;
+    for (; *q != 'e'; q++) {
+        if (*q != '.') {
+            dig[k++] = *q;
+        }
+    }
+    while (k > 1 && dig[k - 1] == '0') {
+        k--;
+    }
+    dig[k] = '\0';
+    return strtod(s, NULL);
+}
+
+static bool power_of_two(double d)
+{
+    int e;
+    return frexp(fabs(d), &e) == 0.5;
 }
 
 static void test_doubles_round_trip(void **state)
@@ -214,17 +251,18 @@ static void test_doubles_round_trip(void **state)
     sink_open(f, NULL);
     enum { N = 20000 };
     static double vals[N];
-    const double fixed[] = {0.1,     0.2,
-                            0.3,     1e-6,
-                            1e-5,    123456.789,
-                            1e15,    1e15 + 1,
-                            1e16,    9007199254740993.0,
-                            5e-324,  DBL_MIN,
-                            DBL_MAX, 1e21,
-                            1e22,    2.5e-8,
-                            42.0,    -17.125,
-                            99.99,   1.05,
-                            0.0001,  3.14159265358979};
+    const double fixed[] = {0.1, 0.2, 0.3, 1e-6, 1e-5, 123456.789, 1e15, 1e15 + 1, 1e16,
+                            9007199254740993.0, 5e-324, DBL_MIN, DBL_MAX, 1e21, 1e22, 2.5e-8, 42.0,
+                            -17.125, 99.99, 1.05, 0.0001, 3.14159265358979,
+                            /* shortest and nearest as Go and Python write
+                             * them; rounding the 17 digits again gives
+                             * 8.5163899723200005e-13 and 0.6197842113155903 */
+                            8.51638997232e-13, 0.6197842113155902,
+                            /* 2^26 + 2^-26: 67108864.00000002 reads back too */
+                            67108864.00000001,
+                            /* 2^-1017: the nearest 16 digits (...044) do not
+                             * read back, the next ones up do */
+                            7.120236347223045e-307};
     size_t nf = sizeof(fixed) / sizeof(fixed[0]);
     uint64_t x = 88172645463325252ull;
     for (size_t i = 0; i < N; i++) {
@@ -258,15 +296,37 @@ static void test_doubles_round_trip(void **state)
     static char *lines[N];
     assert_int_equal(file_lines(f->path, &text, lines, N), N);
     for (size_t i = 0; i < N; i++) {
-        double got = line_double(lines[i]);
+        char dig[32], near[32], shorter[32];
+        double got = line_double(lines[i], dig, sizeof(dig));
         if (memcmp(&got, &vals[i], 8) != 0) {
             fail_msg("%.17g written as %s", vals[i], strstr(lines[i], "\"data\""));
+        }
+        if (vals[i] == 0) {
+            continue;
+        }
+        /* the fewest digits that read back, and of those the nearest: one
+         * digit fewer does not read back, and the digits are d correctly
+         * rounded (at a power of two, whose neighbour below is nearer,
+         * the next decimal up may be what reads back) */
+        int n = (int)strlen(dig);
+        rounded(vals[i], n, near);
+        if (strcmp(dig, near) != 0 && !power_of_two(vals[i])) {
+            fail_msg("%.17g written as %s, not the nearest %d digits %s", vals[i],
+                     strstr(lines[i], "\"data\""), n, near);
+        }
+        if (n > 1 && rounded(vals[i], n - 1, shorter) == vals[i]) {
+            fail_msg("%.17g written as %s, but %.*e reads back", vals[i],
+                     strstr(lines[i], "\"data\""), n - 2, vals[i]);
         }
     }
     /* short forms stay short */
     assert_non_null(strstr(lines[0], "\"data\":0.1,"));
     assert_non_null(strstr(lines[5], "\"data\":123456.789,"));
     assert_non_null(strstr(lines[18], "\"data\":99.99,"));
+    assert_non_null(strstr(lines[22], "\"data\":8.51638997232e-13,"));
+    assert_non_null(strstr(lines[23], "\"data\":0.6197842113155902,"));
+    assert_non_null(strstr(lines[24], "\"data\":67108864.00000001,"));
+    assert_non_null(strstr(lines[25], "\"data\":7.120236347223045e-307,"));
     /* plain from 1e-6 up to 1e21, exponents outside, as Go writes them */
     const struct {
         size_t i;

@@ -458,24 +458,26 @@ static fr_batch *typed_batch(void)
     return b;
 }
 
+/* As the file sink writes them (snapjson.h): nine fraction digits, tags
+ * sorted with the metric's own over the batch's, NaN as a string. */
 static const char *const typed_json[] = {
     "{\"timestamp\":\"2017-06-01T12:00:00.123456789Z\",\"namespace\":\"/t/int\",\"data\":-42,"
-    "\"unit\":\"B\",\"tags\":{\"rack\":\"r2\",\"dc\":\"x\"},\"version\":1}",
-    "{\"timestamp\":\"2017-06-01T12:00:01Z\",\"namespace\":\"/t/uint\",\"data\":"
-    "18446744073709551615,\"unit\":\"\",\"tags\":{\"dc\":\"x\",\"rack\":\"r1\"},\"version\":1}",
-    "{\"timestamp\":\"2017-06-01T12:00:00.5Z\",\"namespace\":\"/t/double\",\"data\":0.1,"
-    "\"unit\":\"s\",\"tags\":{\"dc\":\"x\",\"rack\":\"r1\"},\"version\":1}",
+    "\"unit\":\"B\",\"tags\":{\"dc\":\"x\",\"rack\":\"r2\"},\"version\":0}",
+    "{\"timestamp\":\"2017-06-01T12:00:01.000000000Z\",\"namespace\":\"/t/uint\",\"data\":"
+    "18446744073709551615,\"unit\":\"\",\"tags\":{\"dc\":\"x\",\"rack\":\"r1\"},\"version\":0}",
+    "{\"timestamp\":\"2017-06-01T12:00:00.500000000Z\",\"namespace\":\"/t/double\",\"data\":0.1,"
+    "\"unit\":\"s\",\"tags\":{\"dc\":\"x\",\"rack\":\"r1\"},\"version\":0}",
     "{\"timestamp\":\"2017-06-01T12:00:00.123456789Z\",\"namespace\":\"/t/big\",\"data\":"
-    "-1e+300,\"unit\":\"\",\"tags\":{\"dc\":\"x\",\"rack\":\"r1\"},\"version\":1}",
-    "{\"timestamp\":\"2017-06-01T12:00:00.123456789Z\",\"namespace\":\"/t/nan\",\"data\":null,"
-    "\"unit\":\"\",\"tags\":{\"dc\":\"x\",\"rack\":\"r1\"},\"version\":1}",
+    "-1e+300,\"unit\":\"\",\"tags\":{\"dc\":\"x\",\"rack\":\"r1\"},\"version\":0}",
+    "{\"timestamp\":\"2017-06-01T12:00:00.123456789Z\",\"namespace\":\"/t/nan\",\"data\":"
+    "\"NaN\",\"unit\":\"\",\"tags\":{\"dc\":\"x\",\"rack\":\"r1\"},\"version\":0}",
     "{\"timestamp\":\"2017-06-01T12:00:00.123456789Z\",\"namespace\":\"/t/yes\",\"data\":true,"
-    "\"unit\":\"\",\"tags\":{\"dc\":\"x\",\"rack\":\"r1\"},\"version\":1}",
+    "\"unit\":\"\",\"tags\":{\"dc\":\"x\",\"rack\":\"r1\"},\"version\":0}",
     "{\"timestamp\":\"2017-06-01T12:00:00.123456789Z\",\"namespace\":\"/t/no\",\"data\":false,"
-    "\"unit\":\"\",\"tags\":{\"dc\":\"x\",\"rack\":\"r1\"},\"version\":1}",
+    "\"unit\":\"\",\"tags\":{\"dc\":\"x\",\"rack\":\"r1\"},\"version\":0}",
     "{\"timestamp\":\"2017-06-01T12:00:00.123456789Z\",\"namespace\":\"/t/str\",\"data\":"
-    "\"say \\\"hi\\\"\\n\\t\xc3\xbc\\u0001\\\\\",\"unit\":\"\",\"tags\":{\"q\\\"k\":\"v\\n\","
-    "\"dc\":\"x\",\"rack\":\"r1\"},\"version\":1}",
+    "\"say \\\"hi\\\"\\n\\t\xc3\xbc\\u0001\\\\\",\"unit\":\"\",\"tags\":{\"dc\":\"x\","
+    "\"q\\\"k\":\"v\\n\",\"rack\":\"r1\"},\"version\":0}",
 };
 
 static const got_msg *got_find(const got *g, uint64_t seq, uint64_t index)

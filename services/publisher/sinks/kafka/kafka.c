@@ -407,6 +407,7 @@ static void kafka_destroy(void *state)
         kafka_producer_close(ks);
     }
     kafka_ledger_destroy(ks->ledger);
+    snapjson_destroy(ks->json);
     fr_buf_free(&ks->values);
     free(ks->offsets);
     free(ks->slots);
@@ -436,6 +437,9 @@ static int kafka_init(void **state, const void *config, const fr_sink_info *info
         rv = kafka_topic_expand(ks, err);
     }
     if (rv == 0 && (ks->ledger = kafka_ledger_new((uint32_t)ks->cfg->dedup_batches)) == NULL) {
+        rv = fr_error_set(err, FR_ENOMEM, NULL, "out of memory");
+    }
+    if (rv == 0 && !ks->msgpack && (ks->json = snapjson_new()) == NULL) {
         rv = fr_error_set(err, FR_ENOMEM, NULL, "out of memory");
     }
     /* librdkafka connects in the background: this does not wait. */
@@ -604,6 +608,9 @@ static int kafka_batch_produce(kafka_sink *ks, const fr_batch *b, uint32_t *slot
         return fr_error_set(err, FR_ENOMEM, NULL, "out of memory");
     }
     fr_buf_reset(&ks->values);
+    if (!ks->msgpack && snapjson_batch(ks->json, b) != 0) {
+        return fr_error_set(err, FR_ENOMEM, NULL, "out of memory");
+    }
     for (uint32_t i = 0; i < b->nmetrics; i++) {
         ks->offsets[i] = (uint32_t)ks->values.len;
         if (kafka_rec_state(r, i) != KL_UNSENT) {
@@ -611,7 +618,7 @@ static int kafka_batch_produce(kafka_sink *ks, const fr_batch *b, uint32_t *slot
         }
         const fr_metric *m = &b->metrics[i];
         int rv = ks->msgpack ? kafka_value_msgpack(b, m, &ks->values)
-                             : kafka_value_json(b, m, &ks->values);
+                             : snapjson_metric(ks->json, m, &ks->values);
         if (rv != 0) {
             return fr_error_set(
                 err, rv, NULL, "batch %" PRIu64 ", metric %" PRIu32 " (%s): %s", b->seq, i, m->ns,

@@ -1,7 +1,7 @@
 /* The Kafka sink's insides, shared by its files: kafka.c (config, the
  * producer, write), kafka_readback.c (reading the tail of the topic back
  * after a start or an unclear failure), kafka_ledger.c (what is stored),
- * kafka_value.c (message values). */
+ * kafka_value.c (msgpack message values; JSON ones are snapjson.h's). */
 #ifndef KAFKA_SINK_H
 #define KAFKA_SINK_H
 
@@ -14,6 +14,7 @@
 #include "fresco/config.h"
 #include "fresco/pipeline.h"
 #include "kafka/kafka_ledger.h"
+#include "snapjson.h"
 
 #define KAFKA_MODULE "publisher/kafka"
 
@@ -71,6 +72,7 @@ typedef struct kafka_sink {
     char *topic;   /* the template expanded */
     kafka_key_mode key_mode;
     bool msgpack;
+    snapjson *json; /* the JSON writer, unless msgpack */
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
     int64_t max_msg_bytes; /* the producer's message.max.bytes */
