@@ -206,6 +206,13 @@ static void test_map_form_errors(void **state)
     expect_error("{tags: {rack: r1}, Tags: {a: b}}", FR_ECONFIG, PP_NODE ".config.Tags",
                  "tags given twice");
     expect_error("{tagz: 'a:b'}", FR_EUNKNOWN, PP_NODE ".config.tagz", "tagz");
+    char many[257 * 12 + 32];
+    size_t off = (size_t)snprintf(many, sizeof(many), "{tags: {");
+    for (int i = 0; i < 257; i++) {
+        off += (size_t)snprintf(many + off, sizeof(many) - off, "%sk%d: v", i ? ", " : "", i);
+    }
+    snprintf(many + off, sizeof(many) - off, "}}");
+    expect_error(many, FR_ECONFIG, WHERE_TAGS, "257 tags, more than the 256 a metric may carry");
     expect_error("{other: {a: b}}", FR_EUNKNOWN, PP_NODE ".config.other",
                  "tag: key 'other' takes no map");
 }
