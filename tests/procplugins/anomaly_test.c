@@ -170,7 +170,7 @@ static void test_context_not_repeated(void **state)
     }
     assert_int_equal(out->metrics[0].value.v.i, 100 + 14 % 3);
     fr_batch_destroy(out);
-    fr_batch_destroy(feed(&n, &l, 21, fr_val_i64(101))); /* after 1 */
+    fr_batch_destroy(feed(&n, &l, 21, fr_val_i64(101)));  /* after 1 */
     fr_batch_destroy(feed(&n, &l, 22, fr_val_i64(-900))); /* a second outlier */
     for (int64_t s = 23; s < 30; s++) {
         fr_batch_destroy(feed(&n, &l, s, fr_val_i64(100 + s % 3)));
@@ -305,6 +305,54 @@ static void test_series_identity(void **state)
     pp_close(&n);
 }
 
+/* Keys of every short length, differing in one byte anywhere, are
+ * different series; the same again is the same one. */
+static void test_series_keys_by_length(void **state)
+{
+    (void)state;
+    pp_node n;
+    pp_must_open(&n, &fr_processor_anomaly, "{send_interval: 1h}");
+    for (int round = 0; round < 2; round++) {
+        fr_batch *in = pp_batch((uint64_t)round);
+        for (size_t len = 1; len <= 24; len++) {
+            for (size_t pos = 0; pos < len; pos++) {
+                char ns[32], val[32];
+                memset(ns, 'a', len);
+                ns[0] = '/';
+                ns[len] = '\0';
+                memset(val, 'v', len);
+                val[len] = '\0';
+                if (pos > 0) {
+                    ns[pos] = 'b';
+                }
+                val[pos] = 'w';
+                pp_add(in, ns, PP_T0 + round, fr_val_f64(1), "", NULL);
+                pp_add(in, "/intel/mock/t", PP_T0 + round, fr_val_f64(1), "", "k", val, NULL);
+            }
+            /* the tag value untouched, and empty */
+            char val[32];
+            memset(val, 'v', len);
+            val[len] = '\0';
+            pp_add(in, "/intel/mock/t", PP_T0 + round, fr_val_f64(1), "", "k", val, NULL);
+        }
+        pp_add(in, "/intel/mock/t", PP_T0 + round, fr_val_f64(1), "", "k", "", NULL);
+        fr_batch *out = pp_must_run(&n, in);
+        /* every series is new in the first round, none in the second */
+        assert_int_equal(out->nmetrics, round == 0 ? pp_stat(&n, "series") : 0);
+        fr_batch_destroy(out);
+        fr_batch_destroy(in);
+    }
+    /* namespaces: "/" once per length plus len - 1 variants; tag values:
+     * len variants plus the plain one per length, plus the empty one */
+    size_t series = 0;
+    for (size_t len = 1; len <= 24; len++) {
+        series += len + len + 1;
+    }
+    series += 1;
+    assert_int_equal(pp_stat(&n, "series"), series);
+    pp_close(&n);
+}
+
 /* Values that are not numbers, NaN and infinities pass unchanged. */
 static void test_non_numeric_pass(void **state)
 {
@@ -385,8 +433,8 @@ static void test_max_series(void **state)
     (void)state;
     pp_node n;
     pp_must_open(&n, &fr_processor_anomaly, "{max_series: 2, send_interval: 1h}");
-    const char *order[] = {"/intel/mock/a", "/intel/mock/b", "/intel/mock/b", "/intel/mock/c",
-                           "/intel/mock/b", "/intel/mock/a"};
+    const char *order[] = {"/intel/mock/a", "/intel/mock/b", "/intel/mock/b",
+                           "/intel/mock/c", "/intel/mock/b", "/intel/mock/a"};
     const size_t want_out[] = {1, 1, 0, 1, 0, 1};
     const uint64_t want_evicted[] = {0, 0, 0, 1, 1, 2};
     for (size_t i = 0; i < 6; i++) {
@@ -478,7 +526,7 @@ static void test_config_errors(void **state)
     expect_error("{factor: 0}", FR_ECONFIG, PP_NODE ".config.factor",
                  "anomaly: key 'factor': must be a finite number > 0, got '0'");
     expect_error("{factor: -1.5}", FR_ECONFIG, PP_NODE ".config.factor", "> 0, got '-1.5'");
-    expect_error("{factor: .inf}", FR_ECONFIG, PP_NODE ".config.factor", "finite");
+    expect_error("{factor: 'inf'}", FR_ECONFIG, PP_NODE ".config.factor", "finite");
     expect_error("{BufLength: 3}", FR_ECONFIG, PP_NODE ".config.BufLength",
                  "key 'buf_length': 3 is below the minimum 4");
     expect_error("{buf_length: many}", FR_ECONFIG, PP_NODE ".config.buf_length",
@@ -507,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_sorted_quartiles),
         cmocka_unit_test(test_window_must_fill),
         cmocka_unit_test(test_series_identity),
+        cmocka_unit_test(test_series_keys_by_length),
         cmocka_unit_test(test_non_numeric_pass),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_max_series),

@@ -9,9 +9,11 @@
 extern const fr_processor_plugin fr_processor_filter;
 
 static const char *const all_ns[] = {
-    "/intel/psutil/load/load1",    "/intel/psutil/load/load5",     "/intel/psutil/load/load15",
-    "/intel/psutil/vm/free",       "/intel/psutil/vm/used",        "/intel/psutil/vm/total",
-    "/intel/procfs/meminfo/MemFree", "/intel/procfs/meminfo/MemFree/x", "/intel/libvirt/vm-1/cpu/cputime",
+    "/intel/psutil/load/load1",        "/intel/psutil/load/load5",
+    "/intel/psutil/load/load15",       "/intel/psutil/vm/free",
+    "/intel/psutil/vm/used",           "/intel/psutil/vm/total",
+    "/intel/procfs/meminfo/MemFree",   "/intel/procfs/meminfo/MemFree/x",
+    "/intel/libvirt/vm-1/cpu/cputime",
 };
 #define NALL (sizeof(all_ns) / sizeof(all_ns[0]))
 

@@ -326,10 +326,14 @@ static void test_config_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic_rate),      cmocka_unit_test(test_units_and_types),
-        cmocka_unit_test(test_wraps),           cmocka_unit_test(test_resets),
-        cmocka_unit_test(test_wrap_settings),   cmocka_unit_test(test_out_of_order),
-        cmocka_unit_test(test_series_and_passing), cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_basic_rate),
+        cmocka_unit_test(test_units_and_types),
+        cmocka_unit_test(test_wraps),
+        cmocka_unit_test(test_resets),
+        cmocka_unit_test(test_wrap_settings),
+        cmocka_unit_test(test_out_of_order),
+        cmocka_unit_test(test_series_and_passing),
+        cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

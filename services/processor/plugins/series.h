@@ -25,7 +25,6 @@
 #ifndef PROCESSOR_SERIES_H
 #define PROCESSOR_SERIES_H
 
-#include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,8 +44,9 @@ struct series {
     const char *ns, *unit;
     fr_tag *tags;
     uint32_t ns_len, unit_len, ntags;
-    /* the plugin's state block follows (zeroed when the series is new) */
-    alignas(max_align_t) unsigned char state[];
+    unsigned char *state; /* the plugin's state block (zeroed when the series is new) */
+    /* then the tags, the strings and the state block, in one allocation:
+     * what every lookup compares comes first, next to the header */
 };
 
 typedef struct series_slot {
@@ -79,28 +79,45 @@ static inline uint64_t series_mix(uint64_t h)
     return h;
 }
 
-/* A fast 64-bit hash of n bytes, eight at a time. */
-static inline uint64_t series_hash_bytes(const char *p, size_t n, uint64_t seed)
+static inline uint64_t series_fold_word(uint64_t h, uint64_t w)
 {
-    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        w *= 0x87c37b91114253d5ULL;
-        w = (w << 31) | (w >> 33);
-        h = (h ^ w) * 0x4cf5ad432745937fULL;
-        h = (h << 27) | (h >> 37);
-        p += 8;
-        n -= 8;
+    w *= 0x87c37b91114253d5ULL;
+    w = (w << 31) | (w >> 33);
+    h = (h ^ w) * 0x4cf5ad432745937fULL;
+    return (h << 27) | (h >> 37);
+}
+
+/* Folds n bytes into h, eight at a time; no final mixing (series_mix).
+ * The last bytes are read as overlapping loads, not byte by byte: the
+ * strings hashed are mostly short. */
+static inline uint64_t series_fold(uint64_t h, const char *p, size_t n)
+{
+    h ^= n * 0x9e3779b97f4a7c15ULL;
+    uint64_t w;
+    if (n >= 8) {
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&w, p + i, 8);
+            h = series_fold_word(h, w);
+        }
+        if (i < n) {
+            memcpy(&w, p + n - 8, 8);
+            h = series_fold_word(h, w);
+        }
+        return h;
     }
-    if (n > 0) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
-        w *= 0x87c37b91114253d5ULL;
-        w = (w << 31) | (w >> 33);
-        h ^= w;
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        w = ((uint64_t)a << 32) | b;
+    } else if (n > 0) {
+        w = ((uint64_t)(uint8_t)p[0] << 16) | ((uint64_t)(uint8_t)p[n / 2] << 8) |
+            (uint8_t)p[n - 1];
+    } else {
+        return h;
     }
-    return series_mix(h);
+    return series_fold_word(h, w);
 }
 
 /* An order-independent hash of a tag set: the sum of each tag's hash. */
@@ -108,8 +125,9 @@ static inline uint64_t series_hash_tags(const fr_tag *t, uint32_t n)
 {
     uint64_t sum = 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t k = series_hash_bytes(t[i].key, series_len(t[i].key, t[i].key_len), 0x5bd1e995);
-        sum += series_hash_bytes(t[i].value, series_len(t[i].value, t[i].value_len), k);
+        uint64_t h = series_fold(0x5bd1e995, t[i].key, series_len(t[i].key, t[i].key_len));
+        h = series_fold(h, t[i].value, series_len(t[i].value, t[i].value_len));
+        sum += series_mix(h);
     }
     return sum;
 }
@@ -118,20 +136,56 @@ static inline uint64_t series_hash_tags(const fr_tag *t, uint32_t n)
  * tags. Computed once per batch. */
 static inline uint64_t series_ctx(const fr_batch *b)
 {
-    uint64_t h = series_hash_bytes(b->source, strlen(b->source), 0x27d4eb2f165667c5ULL);
-    return series_mix(h + series_hash_tags(b->tags, b->ntags));
+    uint64_t h = series_fold(0x27d4eb2f165667c5ULL, b->source, strlen(b->source));
+    return series_mix(series_mix(h) + series_hash_tags(b->tags, b->ntags));
 }
 
+/* The hash of m's series (its namespace, unit and tags). */
 static inline uint64_t series_hash(const fr_metric *m)
 {
-    uint64_t h = series_hash_bytes(m->ns, series_len(m->ns, m->ns_len), 0x165667b19e3779f9ULL);
-    h = series_hash_bytes(m->unit, series_len(m->unit, m->unit_len), h);
-    return series_mix(h + series_hash_tags(m->tags, m->ntags));
+    uint64_t h = series_fold(0x165667b19e3779f9ULL, m->ns, series_len(m->ns, m->ns_len));
+    h = series_fold(h, m->unit, series_len(m->unit, m->unit_len));
+    return series_mix(series_mix(h) + series_hash_tags(m->tags, m->ntags));
 }
 
+/* The strings compared are short (tag keys and values, namespaces): an
+ * inline loop beats a call to memcmp. */
 static inline bool series_str_eq(const char *a, uint32_t alen, const char *b, uint32_t blen)
 {
-    return alen == blen && memcmp(a, b, alen) == 0;
+    if (alen != blen) {
+        return false;
+    }
+    uint64_t x, y;
+    if (alen >= 8) {
+        uint32_t i = 0;
+        for (; i + 8 <= alen; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) {
+                return false;
+            }
+        }
+        if (i == alen) {
+            return true;
+        }
+        memcpy(&x, a + alen - 8, 8); /* the rest, overlapping */
+        memcpy(&y, b + alen - 8, 8);
+        return x == y;
+    }
+    if (alen >= 4) {
+        uint32_t p, q, r, t;
+        memcpy(&p, a, 4);
+        memcpy(&q, b, 4);
+        memcpy(&r, a + alen - 4, 4);
+        memcpy(&t, b + alen - 4, 4);
+        return p == q && r == t;
+    }
+    for (uint32_t i = 0; i < alen; i++) {
+        if (a[i] != b[i]) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* True when the tag sets hold the same pairs (in any order). Tag keys are
@@ -289,17 +343,18 @@ static inline series *series_new(const series_table *t, uint64_t hash, uint64_t 
         strings += (size_t)series_len(m->tags[i].key, m->tags[i].key_len) + 1 +
                    series_len(m->tags[i].value, m->tags[i].value_len) + 1;
     }
-    size_t state = series_align8(t->state_size);
-    size_t size = sizeof(series) + state + m->ntags * sizeof(fr_tag) + strings;
-    series *s = calloc(1, size);
+    size_t head = sizeof(series) + m->ntags * sizeof(fr_tag);
+    size_t state_off = (head + strings + 15) & ~(size_t)15;
+    series *s = calloc(1, state_off + series_align8(t->state_size));
     if (s == NULL) {
         return NULL;
     }
     s->hash = hash;
     s->ctx = ctx;
-    s->tags = (fr_tag *)(void *)(s->state + state);
+    s->tags = (fr_tag *)(void *)(s + 1);
     s->ntags = m->ntags;
-    char *p = (char *)(s->tags + m->ntags);
+    s->state = (unsigned char *)s + state_off;
+    char *p = (char *)s + head;
     memcpy(p, m->ns, ns_len);
     s->ns = p;
     s->ns_len = ns_len;
@@ -322,14 +377,13 @@ static inline series *series_new(const series_table *t, uint64_t hash, uint64_t 
     return s;
 }
 
-/* The series of metric m (ctx: series_ctx() of its batch), made the most
- * recently seen. A new series (or one whose last point is more than
+/* The series of metric m (ctx: series_ctx() of its batch; hash:
+ * series_hash(m)), made the most recently seen. A new series (or one whose last point is more than
  * expire_ns before m's) gets a zeroed state block and *fresh = true.
  * NULL on out of memory. */
-static inline series *series_table_get(series_table *t, uint64_t ctx, const fr_metric *m,
-                                       bool *fresh)
+static inline series *series_table_get_hashed(series_table *t, uint64_t hash, uint64_t ctx,
+                                              const fr_metric *m, bool *fresh)
 {
-    uint64_t hash = series_hash(m);
     *fresh = false;
     if (t->mask != 0) {
         for (uint32_t i = (uint32_t)hash & t->mask; t->slots[i].s != NULL; i = (i + 1) & t->mask) {
@@ -374,6 +428,37 @@ static inline series *series_table_get(series_table *t, uint64_t ctx, const fr_m
     t->n++;
     *fresh = true;
     return s;
+}
+
+static inline series *series_table_get(series_table *t, uint64_t ctx, const fr_metric *m,
+                                       bool *fresh)
+{
+    return series_table_get_hashed(t, series_hash(m), ctx, m, fresh);
+}
+
+/* Hints that the series of hash will be looked up soon, so that the
+ * lookups of a batch do not wait on memory one after another: a plugin
+ * fetches the slot a few metrics ahead (series_table_prefetch_slot), then,
+ * closer, the first `bytes` of the series it names (..._series; reads the
+ * slot, which should be in the cache by then). */
+static inline void series_table_prefetch_slot(const series_table *t, uint64_t hash)
+{
+    if (t->mask != 0) {
+        __builtin_prefetch(&t->slots[(uint32_t)hash & t->mask]);
+    }
+}
+
+static inline void series_table_prefetch_series(const series_table *t, uint64_t hash, size_t bytes)
+{
+    if (t->mask == 0) {
+        return;
+    }
+    const series_slot *slot = &t->slots[(uint32_t)hash & t->mask];
+    if (slot->hash == hash && slot->s != NULL) {
+        for (size_t off = 0; off < bytes; off += 64) {
+            __builtin_prefetch((const char *)slot->s + off);
+        }
+    }
 }
 
 /* Drops the series, from the least recently seen on, whose newest point is

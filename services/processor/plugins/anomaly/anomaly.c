@@ -40,6 +40,13 @@ typedef struct an_config {
 
 #define AN_DAY_MS (24 * 3600 * 1000LL)
 
+/* How far ahead a batch's lookups are fetched (metrics), and at most how
+ * much of a series. */
+#define AN_AHEAD_SLOT   8
+#define AN_AHEAD_SERIES 4
+#define AN_PREFETCH_MAX 1024
+#define AN_KEY_BYTES    256
+
 static const fr_cfg_field an_fields[] = {
     {"buf_length", FR_CFG_INT, "30", offsetof(an_config, buf_length),
      "values in each series' window (snap's BufLength)", 4, 10000, NULL},
@@ -71,8 +78,9 @@ typedef struct an_point {
     bool sent;
 } an_point;
 
-/* A series' state block: then the ring of buf points (oldest at head) and
- * their values sorted. */
+/* A series' state block: then its window's values sorted, then the ring
+ * of its buf points (oldest at head). The sorted values come first, near
+ * the header, as every point reads them. */
 typedef struct an_series {
     int64_t last_sent; /* ts of the last point forwarded, when has_sent */
     uint32_t head, n;
@@ -89,17 +97,20 @@ typedef struct an_state {
     uint32_t q1_i, q3_i;
     double q1_f, q3_f;
     series_table series;
+    size_t prefetch;  /* bytes of a series every point reads */
+    uint64_t *hashes; /* series_hash of each metric of the batch */
+    uint32_t cap_hashes;
     uint64_t points, forwarded, outliers, passed;
 } an_state;
 
-static an_point *an_ring(an_series *a)
+static double *an_sorted(an_series *a)
 {
-    return (an_point *)(void *)(a + 1);
+    return (double *)(void *)(a + 1);
 }
 
-static double *an_sorted(const an_state *st, an_series *a)
+static an_point *an_ring(const an_state *st, an_series *a)
 {
-    return (double *)(void *)(an_ring(a) + st->buf);
+    return (an_point *)(void *)(an_sorted(a) + st->buf);
 }
 
 static fr_value an_point_value(const an_point *p)
@@ -122,27 +133,33 @@ static double an_quantile(const double *x, uint32_t i, double f)
     return f == 0 ? x[i] : x[i] + f * (x[i + 1] - x[i]);
 }
 
-/* Index of the first element > x (insert position) in x[0..n). */
-static uint32_t an_upper_bound(const double *x, uint32_t n, double v)
+/* How many of x[0..n) are <= v (where v goes in), or < v (where the
+ * first v is). Branch-free: the window is small and the comparisons
+ * unpredictable. */
+static uint32_t an_count_le(const double *x, uint32_t n, double v)
 {
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (x[mid] <= v) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        c += x[i] <= v;
     }
-    return lo;
+    return c;
+}
+
+static uint32_t an_count_lt(const double *x, uint32_t n, double v)
+{
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        c += x[i] < v;
+    }
+    return c;
 }
 
 /* Adds a point to the window, dropping the oldest when it is full. */
 static void an_window_push(const an_state *st, an_series *a, const fr_metric *m, double x,
                            bool sent)
 {
-    an_point *ring = an_ring(a);
-    double *sorted = an_sorted(st, a);
+    an_point *ring = an_ring(st, a);
+    double *sorted = an_sorted(a);
     uint32_t n = a->n;
     an_point *slot;
     if (n == st->buf) {
@@ -150,13 +167,24 @@ static void an_window_push(const an_state *st, an_series *a, const fr_metric *m,
         a->head = a->head + 1 == st->buf ? 0 : a->head + 1;
         fr_value old = an_point_value(slot);
         double ox = series_value_f64(&old);
-        uint32_t j = an_upper_bound(sorted, n, ox) - 1; /* sorted[j] == ox */
-        memmove(&sorted[j], &sorted[j + 1], (n - j - 1) * sizeof(*sorted));
-        n--;
+        /* the old value leaves at r, the new one comes in at p: shift what
+         * lies between by one */
+        uint32_t r = an_count_lt(sorted, n, ox);
+        uint32_t p = an_count_le(sorted, n, x);
+        if (p > r) {
+            memmove(&sorted[r], &sorted[r + 1], (p - 1 - r) * sizeof(*sorted));
+            sorted[p - 1] = x;
+        } else {
+            memmove(&sorted[p + 1], &sorted[p], (r - p) * sizeof(*sorted));
+            sorted[p] = x;
+        }
     } else {
         uint32_t k = a->head + n;
         slot = &ring[k >= st->buf ? k - st->buf : k];
         a->n++;
+        uint32_t p = an_count_le(sorted, n, x);
+        memmove(&sorted[p + 1], &sorted[p], (n - p) * sizeof(*sorted));
+        sorted[p] = x;
     }
     slot->ts = m->ts;
     slot->type = (uint8_t)m->value.type;
@@ -168,16 +196,13 @@ static void an_window_push(const an_state *st, an_series *a, const fr_metric *m,
     } else {
         slot->v.d = m->value.v.d;
     }
-    uint32_t j = an_upper_bound(sorted, n, x);
-    memmove(&sorted[j + 1], &sorted[j], (n - j) * sizeof(*sorted));
-    sorted[j] = x;
 }
 
 /* Forwards the window's points not yet forwarded, oldest first: copies,
  * since a series' strings may be gone before out is. */
 static int an_emit_context(an_state *st, const series *s, an_series *a, fr_batch *out)
 {
-    an_point *ring = an_ring(a);
+    an_point *ring = an_ring(st, a);
     uint32_t first = UINT32_MAX;
     for (uint32_t k = 0; k < a->n; k++) {
         uint32_t idx = a->head + k;
@@ -212,8 +237,28 @@ static int an_process(void *state, const fr_process_req *req, fr_error *err)
     const fr_batch *in = req->in;
     uint64_t ctx = series_ctx(in);
     int64_t newest = INT64_MIN;
+    /* Hash every series first, so that each lookup can be fetched from
+     * memory a few metrics ahead of its turn. */
+    if (in->nmetrics > st->cap_hashes) {
+        uint64_t *h = realloc(st->hashes, in->nmetrics * sizeof(*h));
+        if (h == NULL) {
+            return fr_error_set(err, FR_ENOMEM, NULL, "out of memory");
+        }
+        st->hashes = h;
+        st->cap_hashes = in->nmetrics;
+    }
+    for (uint32_t i = 0; i < in->nmetrics; i++) {
+        st->hashes[i] = series_hash(&in->metrics[i]);
+    }
     for (uint32_t i = 0; i < in->nmetrics; i++) {
         const fr_metric *m = &in->metrics[i];
+        if (i + AN_AHEAD_SLOT < in->nmetrics) {
+            series_table_prefetch_slot(&st->series, st->hashes[i + AN_AHEAD_SLOT]);
+        }
+        if (i + AN_AHEAD_SERIES < in->nmetrics) {
+            series_table_prefetch_series(&st->series, st->hashes[i + AN_AHEAD_SERIES],
+                                         st->prefetch);
+        }
         newest = m->ts > newest ? m->ts : newest;
         double x = series_numeric(&m->value) ? series_value_f64(&m->value) : NAN;
         if (!isfinite(x)) {
@@ -224,7 +269,7 @@ static int an_process(void *state, const fr_process_req *req, fr_error *err)
             continue;
         }
         bool fresh;
-        series *s = series_table_get(&st->series, ctx, m, &fresh);
+        series *s = series_table_get_hashed(&st->series, st->hashes[i], ctx, m, &fresh);
         if (s == NULL) {
             return fr_error_set(err, FR_ENOMEM, NULL, "out of memory");
         }
@@ -232,7 +277,7 @@ static int an_process(void *state, const fr_process_req *req, fr_error *err)
         st->points++;
         bool fwd = false;
         if (a->n == st->buf) {
-            const double *sorted = an_sorted(st, a);
+            const double *sorted = an_sorted(a);
             double q1 = an_quantile(sorted, st->q1_i, st->q1_f);
             double q3 = an_quantile(sorted, st->q3_i, st->q3_f);
             double iqr = q3 - q1;
@@ -276,6 +321,7 @@ static void an_destroy(void *state)
         return;
     }
     series_table_free(&st->series);
+    free(st->hashes);
     free(st);
 }
 
@@ -308,6 +354,11 @@ static int an_init(void **state, const void *config, fr_error *err)
     st->q3_f = h3 - st->q3_i;
     size_t block = sizeof(an_series) + st->buf * (sizeof(an_point) + sizeof(double));
     series_table_init(&st->series, (uint32_t)c->max_series, block, c->expire_ms * 1000000);
+    /* the header, a typical namespace and tags, the window's sorted values */
+    st->prefetch = sizeof(series) + AN_KEY_BYTES + sizeof(an_series) + st->buf * sizeof(double);
+    if (st->prefetch > AN_PREFETCH_MAX) {
+        st->prefetch = AN_PREFETCH_MAX;
+    }
     *state = st;
     return 0;
 }
