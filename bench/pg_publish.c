@@ -31,25 +31,7 @@
 #define PER_WRITE 10
 #define SERIES    10000
 
-static char pgdir[256], conninfo[256];
-
-static int run_out(const char *cmd, char *out, size_t cap)
-{
-    FILE *f = popen(cmd, "r");
-    if (f == NULL) {
-        return -1;
-    }
-    size_t n = out != NULL ? fread(out, 1, cap - 1, f) : 0;
-    if (out != NULL) {
-        out[n] = '\0';
-        out[strcspn(out, "\n")] = '\0';
-    } else {
-        char sink[512];
-        while (fread(sink, 1, sizeof(sink), f) > 0) {
-        }
-    }
-    return pclose(f);
-}
+static bench_pg pg;
 
 static void quiet(void *arg, const char *message)
 {
@@ -57,7 +39,7 @@ static void quiet(void *arg, const char *message)
 
 static bool sql(const char *q)
 {
-    PGconn *c = PQconnectdb(conninfo);
+    PGconn *c = PQconnectdb(pg.conninfo);
     PQsetNoticeProcessor(c, quiet, NULL);
     PGresult *r = PQexec(c, q);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
@@ -97,7 +79,7 @@ static double sink_rate(double seconds, uint64_t *rows_out)
              "version: 1\nschedule: {type: simple, interval: 1s}\nworkflow:\n  collect:\n"
              "    metrics: {/a: {}}\n    publish:\n      - plugin_name: postgresql\n"
              "        config: {conninfo: \"%s\", table: bench_sink}\n",
-             conninfo);
+             pg.conninfo);
     fr_manifest *m = NULL;
     fr_error err;
     void *cfg = NULL, *st = NULL;
@@ -158,7 +140,7 @@ static double copy_rate(uint64_t rows)
         return -1;
     }
     char path[300];
-    snprintf(path, sizeof(path), "%s/rows.tsv", pgdir);
+    snprintf(path, sizeof(path), "%s/rows.tsv", pg.dir);
     FILE *f = fopen(path, "w");
     if (f == NULL) {
         return -1;
@@ -178,7 +160,7 @@ static double copy_rate(uint64_t rows)
     snprintf(cmd, sizeof(cmd),
              "psql -q \"%s\" -c \"\\copy bench_copy (time, namespace, value, value_text, unit, "
              "tags, task, source) from '%s'\" >/dev/null",
-             conninfo, path);
+             pg.conninfo, path);
     double t0 = bench_now();
     int rc = system(cmd);
     double t1 = bench_now();
@@ -199,13 +181,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     fr_log_init("pg_publish", FR_LOG_WARN, false);
-    char *d = bench_tmpdir("fresco-bench-pg");
-    snprintf(pgdir, sizeof(pgdir), "%s", d != NULL ? d : "/tmp");
-    free(d);
-    char cmd[800];
-    snprintf(cmd, sizeof(cmd), "%s/scripts/pg-cluster.sh start %s %d 2>/dev/null",
-             FRESCO_SOURCE_DIR, pgdir, bench_free_port());
-    if (run_out(cmd, conninfo, sizeof(conninfo)) != 0 || conninfo[0] == '\0') {
+    if (!bench_pg_start(&pg, FRESCO_SOURCE_DIR)) {
         printf("pg_publish: no PostgreSQL could be started here (scripts/pg-cluster.sh): "
                "skipped\n");
         return 0;
@@ -224,8 +200,6 @@ int main(int argc, char **argv)
     if (sink > 0 && ceiling > 0) {
         printf("sink / ceiling: %.0f%% (goal >= 60%%)\n", 100.0 * sink / ceiling);
     }
-    snprintf(cmd, sizeof(cmd), "%s/scripts/pg-cluster.sh destroy %s >/dev/null 2>&1",
-             FRESCO_SOURCE_DIR, pgdir);
-    run_out(cmd, NULL, 0);
+    bench_pg_destroy(&pg);
     return sink > 0 && ceiling > 0 ? 0 : 1;
 }

@@ -31,53 +31,6 @@
 #define FRESCO_SOURCE_DIR "."
 #endif
 
-typedef struct pgc {
-    char dir[256];
-    int port;
-    char conninfo[256];
-} pgc;
-
-static int run_out(const char *cmd, char *out, size_t cap)
-{
-    FILE *f = popen(cmd, "r");
-    if (f == NULL) {
-        return -1;
-    }
-    size_t n = out != NULL ? fread(out, 1, cap - 1, f) : 0;
-    if (out != NULL) {
-        out[n] = '\0';
-        out[strcspn(out, "\n")] = '\0';
-    } else {
-        char sink[512];
-        while (fread(sink, 1, sizeof(sink), f) > 0) {
-        }
-    }
-    return pclose(f);
-}
-
-static bool pg_up(pgc *p)
-{
-    char *d = bench_tmpdir("fresco-bench-e2e-pg");
-    if (d == NULL) {
-        return false;
-    }
-    snprintf(p->dir, sizeof(p->dir), "%s", d);
-    free(d);
-    p->port = bench_free_port();
-    char cmd[800];
-    snprintf(cmd, sizeof(cmd), "%s/scripts/pg-cluster.sh start %s %d 2>/dev/null",
-             FRESCO_SOURCE_DIR, p->dir, p->port);
-    return run_out(cmd, p->conninfo, sizeof(p->conninfo)) == 0 && p->conninfo[0] != '\0';
-}
-
-static void pg_down(pgc *p)
-{
-    char cmd[800];
-    snprintf(cmd, sizeof(cmd), "%s/scripts/pg-cluster.sh destroy %s >/dev/null 2>&1",
-             FRESCO_SOURCE_DIR, p->dir);
-    run_out(cmd, NULL, 0);
-}
-
 static bool pg_exec(PGconn *c, const char *sql)
 {
     PGresult *r = PQexec(c, sql);
@@ -125,7 +78,7 @@ static void quiet_notices(void *arg, const char *message)
 {
 }
 
-static bool run_load(const char *build, pgc *p, int series, double seconds, load_result *r)
+static bool run_load(const char *build, bench_pg *p, int series, double seconds, load_result *r)
 {
     memset(r, 0, sizeof(*r));
     r->series = series;
@@ -236,7 +189,7 @@ static bool run_load(const char *build, pgc *p, int series, double seconds, load
 }
 
 /* psql \copy of n rows of the same shape into a like table. */
-static double copy_ceiling(pgc *p, uint64_t n)
+static double copy_ceiling(bench_pg *p, uint64_t n)
 {
     char path[300];
     snprintf(path, sizeof(path), "%s/rows.tsv", p->dir);
@@ -294,8 +247,8 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     fr_log_init("pipeline_e2e", FR_LOG_ERROR, false);
-    pgc p;
-    if (!pg_up(&p)) {
+    bench_pg p;
+    if (!bench_pg_start(&p, FRESCO_SOURCE_DIR)) {
         printf("pipeline_e2e: no PostgreSQL could be started here (scripts/pg-cluster.sh): "
                "skipped\n");
         return 0;
@@ -324,6 +277,6 @@ int main(int argc, char **argv)
         printf("baseline: psql \\copy of %llu rows of the same shape: %.0f rows/s\n",
                (unsigned long long)most, ceiling);
     }
-    pg_down(&p);
+    bench_pg_destroy(&p);
     return rc;
 }

@@ -175,3 +175,45 @@ double bench_cpu_of(pid_t pid)
     }
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
+
+int bench_run_out(const char *cmd, char *out, size_t cap)
+{
+    FILE *f = popen(cmd, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t n = out != NULL ? fread(out, 1, cap - 1, f) : 0;
+    if (out != NULL) {
+        out[n] = '\0';
+        out[strcspn(out, "\n")] = '\0';
+    } else {
+        char sink[512];
+        while (fread(sink, 1, sizeof(sink), f) > 0) {
+        }
+    }
+    return pclose(f);
+}
+
+bool bench_pg_start(bench_pg *p, const char *source)
+{
+    memset(p, 0, sizeof(*p));
+    p->source = source;
+    char *d = bench_tmpdir("fresco-bench-pg");
+    if (d == NULL) {
+        return false;
+    }
+    snprintf(p->dir, sizeof(p->dir), "%s", d);
+    free(d);
+    char cmd[800];
+    snprintf(cmd, sizeof(cmd), "%s/scripts/pg-cluster.sh start %s %d 2>/dev/null", source, p->dir,
+             bench_free_port());
+    return bench_run_out(cmd, p->conninfo, sizeof(p->conninfo)) == 0 && p->conninfo[0] != '\0';
+}
+
+void bench_pg_destroy(bench_pg *p)
+{
+    char cmd[800];
+    snprintf(cmd, sizeof(cmd), "%s/scripts/pg-cluster.sh destroy %s >/dev/null 2>&1", p->source,
+             p->dir);
+    bench_run_out(cmd, NULL, 0);
+}

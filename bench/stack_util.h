@@ -5,6 +5,7 @@
 #define BENCH_STACK_UTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -41,6 +42,21 @@ uint64_t bench_counter(bench_svc *s, const char *name);
 /* Calls op with args (packed map or NULL); prints the refusal and returns
  * false when it fails. res is freed. */
 bool bench_call(bench_svc *s, const char *op, const void *args, size_t len, int timeout_ms);
+
+/* Runs a shell command; the first line of its output into out (may be
+ * NULL). Returns its exit status as pclose gives it. */
+int bench_run_out(const char *cmd, char *out, size_t cap);
+
+/* A throwaway PostgreSQL cluster (scripts/pg-cluster.sh under source):
+ * started in a fresh folder on a free port, its conninfo filled. false
+ * when none can be started here. */
+typedef struct bench_pg {
+    char dir[256];
+    char conninfo[256];
+    const char *source;
+} bench_pg;
+bool bench_pg_start(bench_pg *p, const char *source);
+void bench_pg_destroy(bench_pg *p);
 
 /* Seconds on a monotonic clock. */
 double bench_now(void);

@@ -179,6 +179,45 @@ int fr_ctl_fanout_call(fr_ctl_fanout *f, const char *op, const void *args, size_
     return 0;
 }
 
+/* ---- removed tasks ---- */
+
+bool fr_tombstones_has(const fr_tombstones *t, const char *task)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (strcmp(t->v[i], task) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void fr_tombstones_set(fr_tombstones *t, const char *task, bool on)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (strcmp(t->v[i], task) == 0) {
+            if (!on) {
+                t->v[i][0] = '\0';
+            }
+            return;
+        }
+    }
+    char *c = on ? strdup(task) : NULL;
+    if (c == NULL) {
+        return;
+    }
+    size_t i = t->n < FR_TOMBSTONES ? t->n++ : t->next++ % FR_TOMBSTONES;
+    free(t->v[i]);
+    t->v[i] = c;
+}
+
+void fr_tombstones_free(fr_tombstones *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->v[i]);
+    }
+    *t = (fr_tombstones){.n = 0};
+}
+
 /* ---- the stage's saved tasks ---- */
 
 static int store_path(char *buf, size_t cap, const char *dir, const char *task, const char *ext)

@@ -64,9 +64,6 @@ static const fr_cfg_field processor_fields[] = {
 static const fr_cfg_spec processor_spec = {"processor", processor_fields,
                                            sizeof(processor_fields) / sizeof(processor_fields[0])};
 
-/* Removed tasks remembered so their late batches are refused, not retried. */
-#define TOMBSTONES 256
-
 /* A batch held until its outputs are acknowledged. */
 typedef struct held {
     fr_data_call *call;
@@ -97,9 +94,8 @@ typedef struct processor {
     pthread_mutex_t mu; /* tasks, tombstones, inflight */
     ptable_entry *tasks;
     size_t ntasks, captasks;
-    char *tombs[TOMBSTONES];
-    size_t ntombs, tomb_next;
-    held **inflight; /* [data_workers] */
+    fr_tombstones removed; /* their late batches are refused, not retried */
+    held **inflight;       /* [data_workers] */
     size_t ninflight_cap;
 
     _Atomic uint64_t *batches_in, *metrics_in, *metrics_out, *outputs, *duplicates, *rejected,
@@ -118,36 +114,6 @@ static ptable_entry *task_find_locked(const char *id)
         }
     }
     return NULL;
-}
-
-static bool tombstoned_locked(const char *id)
-{
-    for (size_t i = 0; i < proc.ntombs; i++) {
-        if (strcmp(proc.tombs[i], id) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static void tomb_forget_locked(const char *id)
-{
-    for (size_t i = 0; i < proc.ntombs; i++) {
-        if (strcmp(proc.tombs[i], id) == 0) {
-            proc.tombs[i][0] = '\0';
-        }
-    }
-}
-
-static void tomb_add_locked(const char *id)
-{
-    char *c = strdup(id);
-    if (c == NULL) {
-        return;
-    }
-    size_t i = proc.ntombs < TOMBSTONES ? proc.ntombs++ : proc.tomb_next++ % TOMBSTONES;
-    free(proc.tombs[i]);
-    proc.tombs[i] = c;
 }
 
 /* ---- data path ---- */
@@ -252,7 +218,7 @@ static int processor_on_batch(void *ctx, fr_data_call *call, const void *data, s
     pthread_mutex_lock(&proc.mu);
     ptable_entry *e = task_find_locked(b->task);
     ptask *t = e != NULL ? e->t : NULL;
-    bool removed = t == NULL && tombstoned_locked(b->task);
+    bool removed = t == NULL && fr_tombstones_has(&proc.removed, b->task);
     if (t != NULL) {
         ptask_ref(t);
     }
@@ -378,7 +344,7 @@ static void task_install(ptask *t, const fr_buf *args, bool publishes)
     e->t = t;
     e->args = copy;
     e->publishes = publishes;
-    tomb_forget_locked(ptask_id(t));
+    fr_tombstones_set(&proc.removed, ptask_id(t), false);
     pthread_mutex_unlock(&proc.mu);
     ptask_unref(old);
 }
@@ -483,7 +449,7 @@ static int op_pipeline_remove(void *ctx, const fr_node *args, fr_ctl_reply *r)
         fr_buf_free(&e->args);
         *e = proc.tasks[--proc.ntasks];
     }
-    tomb_add_locked(id);
+    fr_tombstones_set(&proc.removed, id, true);
     pthread_mutex_unlock(&proc.mu);
     if (proc.state_dir != NULL) {
         fr_pipeline_store_delete(proc.state_dir, id);
@@ -656,10 +622,7 @@ static void processor_stop(fr_service *svc, void *confp)
     free(proc.tasks);
     proc.tasks = NULL;
     proc.ntasks = proc.captasks = 0;
-    for (size_t i = 0; i < proc.ntombs; i++) {
-        free(proc.tombs[i]);
-    }
-    proc.ntombs = 0;
+    fr_tombstones_free(&proc.removed);
     free(proc.inflight);
     proc.inflight = NULL;
     fr_seqwin_destroy(proc.seen);

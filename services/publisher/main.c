@@ -71,8 +71,6 @@ static const fr_cfg_field publisher_fields[] = {
 static const fr_cfg_spec publisher_spec = {"publisher", publisher_fields,
                                            sizeof(publisher_fields) / sizeof(publisher_fields[0])};
 
-#define TOMBSTONES 256
-
 typedef struct ptask {
     char *id;
     char *name;
@@ -94,8 +92,7 @@ typedef struct publisher {
     pthread_rwlock_t tl; /* tasks, tombstones */
     ptask **tasks;
     size_t ntasks, captasks;
-    char *tombs[TOMBSTONES];
-    size_t ntombs, tomb_next;
+    fr_tombstones removed; /* their late batches are refused, not retried */
 
     pthread_mutex_t rmu; /* retiring, the reaper's cv, puts one at a time */
     pthread_cond_t rcv;
@@ -121,35 +118,6 @@ static ptask *task_find_locked(const char *id)
         }
     }
     return NULL;
-}
-
-static bool tombstoned_locked(const char *id)
-{
-    for (size_t i = 0; i < pub.ntombs; i++) {
-        if (strcmp(pub.tombs[i], id) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static void tomb_set_locked(const char *id, bool on)
-{
-    for (size_t i = 0; i < pub.ntombs; i++) {
-        if (strcmp(pub.tombs[i], id) == 0) {
-            if (!on) {
-                pub.tombs[i][0] = '\0';
-            }
-            return;
-        }
-    }
-    char *c = on ? strdup(id) : NULL;
-    if (c == NULL) {
-        return;
-    }
-    size_t i = pub.ntombs < TOMBSTONES ? pub.ntombs++ : pub.tomb_next++ % TOMBSTONES;
-    free(pub.tombs[i]);
-    pub.tombs[i] = c;
 }
 
 static void ptask_free(ptask *t)
@@ -192,7 +160,7 @@ static int publisher_on_batch(void *ctx, const void *data, size_t len, fr_error 
     ptask *t = task_find_locked(b->task);
     bool known = t != NULL;
     bool routed = known && task_has_route(t, b->route);
-    bool removed = !known && tombstoned_locked(b->task);
+    bool removed = !known && fr_tombstones_has(&pub.removed, b->task);
     pthread_rwlock_unlock(&pub.tl);
     if (!known) {
         if (removed) {
@@ -425,7 +393,7 @@ static int task_install(ptask *t, fr_error *err)
         pub.captasks = cap;
     }
     pub.tasks[pub.ntasks++] = t;
-    tomb_set_locked(t->id, false);
+    fr_tombstones_set(&pub.removed, t->id, false);
     pthread_rwlock_unlock(&pub.tl);
     return 0;
 }
@@ -523,7 +491,7 @@ static int op_pipeline_remove(void *ctx, const fr_node *args, fr_ctl_reply *r)
             break;
         }
     }
-    tomb_set_locked(id, true);
+    fr_tombstones_set(&pub.removed, id, true);
     pthread_rwlock_unlock(&pub.tl);
     if (pub.state_dir != NULL) {
         fr_pipeline_store_delete(pub.state_dir, id);
@@ -840,10 +808,7 @@ static void publisher_stop(fr_service *svc, void *confp)
     free(pub.tasks);
     pub.tasks = NULL;
     pub.ntasks = 0;
-    for (size_t i = 0; i < pub.ntombs; i++) {
-        free(pub.tombs[i]);
-    }
-    pub.ntombs = 0;
+    fr_tombstones_free(&pub.removed);
     spool_close(pub.sp);
     pub.sp = NULL;
     fr_seqwin_destroy(pub.seen);

@@ -319,6 +319,31 @@ static void test_fanout(void **state)
     fr_ctl_server_destroy(sb);
 }
 
+static void test_tombstones(void **state)
+{
+    fr_tombstones t = {.n = 0};
+    assert_false(fr_tombstones_has(&t, "a"));
+    fr_tombstones_set(&t, "a", true);
+    fr_tombstones_set(&t, "a", true);
+    assert_true(fr_tombstones_has(&t, "a"));
+    assert_int_equal(t.n, 1);
+    fr_tombstones_set(&t, "a", false);
+    assert_false(fr_tombstones_has(&t, "a"));
+    /* past the limit the oldest go first */
+    char id[16];
+    for (int i = 0; i < FR_TOMBSTONES + 10; i++) {
+        snprintf(id, sizeof(id), "t%d", i);
+        fr_tombstones_set(&t, id, true);
+    }
+    assert_false(fr_tombstones_has(&t, "t0"));
+    assert_false(fr_tombstones_has(&t, "t9"));
+    assert_true(fr_tombstones_has(&t, "t10"));
+    snprintf(id, sizeof(id), "t%d", FR_TOMBSTONES + 9);
+    assert_true(fr_tombstones_has(&t, id));
+    fr_tombstones_free(&t);
+    assert_int_equal(t.n, 0);
+}
+
 int main(void)
 {
     fr_log_init("nodeconf_test", FR_LOG_OFF, false);
@@ -330,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_put_args_round_trip),
         cmocka_unit_test(test_store),
         cmocka_unit_test(test_fanout),
+        cmocka_unit_test(test_tombstones),
     };
     int failed = cmocka_run_group_tests_name("nodeconf", tests, NULL, NULL);
     nng_fini();

@@ -65,6 +65,23 @@ void fr_ctl_fanout_close(fr_ctl_fanout *f);
 int fr_ctl_fanout_call(fr_ctl_fanout *f, const char *op, const void *args, size_t len,
                        int timeout_ms, size_t *accepted, char *code, fr_error *err);
 
+/* ---- removed tasks ---- */
+
+/* The last FR_TOMBSTONES tasks a stage removed, so that their late batches
+ * are refused rather than retried as "not known yet". Not thread-safe: the
+ * stage's task table lock covers it. Zero it to start. */
+#define FR_TOMBSTONES 256
+
+typedef struct fr_tombstones {
+    char *v[FR_TOMBSTONES];
+    size_t n, next;
+} fr_tombstones;
+
+bool fr_tombstones_has(const fr_tombstones *t, const char *task);
+/* Marks (on) or clears (off) task; marking forgets the oldest past the limit. */
+void fr_tombstones_set(fr_tombstones *t, const char *task, bool on);
+void fr_tombstones_free(fr_tombstones *t);
+
 /* ---- a stage's copy of its tasks ---- */
 
 /* Saves args (pipeline.put's, packed) as <dir>/pipelines/<task>.mp,
