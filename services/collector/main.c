@@ -72,7 +72,8 @@ typedef struct collector {
     fr_data_sender *direct; /* to the publishers */
     fr_ctl_fanout *procctl, *pubctl;
     pthread_t sync;
-    bool sync_started, sync_stop;
+    bool sync_started;
+    atomic_bool sync_stop;
     pthread_mutex_t sync_mu;
     pthread_cond_t sync_cv;
     bool proc_down, pub_down; /* the last sync found nobody: said once */
@@ -233,6 +234,9 @@ static void pipeline_remove(void *arg, const char *id, const fr_manifest *m)
  * stops (or starts again) answering is said once. */
 static void sync_one(void *arg, const char *id, const char *name, const fr_manifest *m)
 {
+    if (atomic_load(&col.sync_stop)) {
+        return; /* stopping: the rest of the pass can wait for the next start */
+    }
     fr_buf args = FR_BUF_INIT;
     if (fr_pipeline_put_pack(id, name, m, &args) != 0) {
         return;
@@ -266,7 +270,7 @@ static void sync_one(void *arg, const char *id, const char *name, const fr_manif
 static void *sync_run(void *arg)
 {
     pthread_mutex_lock(&col.sync_mu);
-    while (!col.sync_stop) {
+    while (!atomic_load(&col.sync_stop)) {
         pthread_mutex_unlock(&col.sync_mu);
         tasks_each(col.tasks, sync_one, NULL);
         pthread_mutex_lock(&col.sync_mu);
@@ -279,7 +283,8 @@ static void *sync_run(void *arg)
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        while (!col.sync_stop && pthread_cond_timedwait(&col.sync_cv, &col.sync_mu, &until) == 0) {
+        while (!atomic_load(&col.sync_stop) &&
+               pthread_cond_timedwait(&col.sync_cv, &col.sync_mu, &until) == 0) {
         }
     }
     pthread_mutex_unlock(&col.sync_mu);
@@ -553,7 +558,7 @@ static void collector_stop(fr_service *svc, void *confp)
 {
     if (col.sync_started) {
         pthread_mutex_lock(&col.sync_mu);
-        col.sync_stop = true;
+        atomic_store(&col.sync_stop, true);
         pthread_cond_broadcast(&col.sync_cv);
         pthread_mutex_unlock(&col.sync_mu);
         pthread_join(col.sync, NULL);
