@@ -110,7 +110,7 @@ typedef struct data_slot {
      * thread that took it from the free list, then the aio callback. An
      * idle slot's batch is empty but keeps its memory. */
     slot_state state;
-    fr_buf batch; /* the batch's bytes; each attempt sends a copy */
+    fr_buf batch;         /* the batch's bytes; each attempt sends a copy */
     fr_data_done_fn done; /* told once how the batch ended; may be NULL */
     void *done_arg;
 } data_slot;
@@ -879,8 +879,7 @@ static int receiver_start(fr_data_receiver **out, const char *url, bool listen,
                           fr_data_deferring_handler dfn, void *ctx)
 {
     *out = NULL;
-    if (url == NULL || (fn == NULL) == (dfn == NULL) || workers < 1 ||
-        workers > DATA_MAX_WORKERS) {
+    if (url == NULL || (fn == NULL) == (dfn == NULL) || workers < 1 || workers > DATA_MAX_WORKERS) {
         return FR_EINVAL;
     }
     fr_data_receiver *r = calloc(1, sizeof(*r));

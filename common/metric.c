@@ -598,8 +598,7 @@ bool fr_batch_equal(const fr_batch *a, const fr_batch *b)
     }
     if (a->version != b->version || a->seq != b->seq || strcmp(a->task, b->task) != 0 ||
         strcmp(a->source, b->source) != 0 || strcmp(a->route, b->route) != 0 ||
-        a->nmetrics != b->nmetrics ||
-        !tags_equal(a->tags, a->ntags, b->tags, b->ntags)) {
+        a->nmetrics != b->nmetrics || !tags_equal(a->tags, a->ntags, b->tags, b->ntags)) {
         return false;
     }
     for (uint32_t i = 0; i < a->nmetrics; i++) {
@@ -1610,7 +1609,8 @@ static int rd_key(batch_dec *d, unsigned *seen, int *key)
         size_t len = n < sizeof(name) - 1 ? n : sizeof(name) - 1;
         where_add(name, 0, sizeof(name), (const char *)s, len);
         d->field = name;
-        rv = dec_fail(d, FR_EUNKNOWN, "unknown key (expected v, task, src, seq, route, tags, metrics)");
+        rv = dec_fail(d, FR_EUNKNOWN,
+                      "unknown key (expected v, task, src, seq, route, tags, metrics)");
         d->field = NULL;
         return rv;
     }

@@ -33,8 +33,8 @@ typedef struct tasks tasks;
 
 typedef struct tasks_env {
     registry *reg;
-    fr_event_pub *events;  /* metrics/<id> and event/task; may be NULL */
-    fr_data_sender *down;  /* to the processors (tasks with process nodes); may be NULL */
+    fr_event_pub *events;   /* metrics/<id> and event/task; may be NULL */
+    fr_data_sender *down;   /* to the processors (tasks with process nodes); may be NULL */
     fr_data_sender *direct; /* to the publishers (tasks with publish nodes of their own); may
                                be NULL */
     /* Called by tasks_create once the task's collect part is checked, with
@@ -75,8 +75,8 @@ int tasks_remove(tasks *t, const char *id, fr_error *err);
 
 /* Calls fn for every task (outside the table's lock; the manifest stays
  * valid during the call). */
-void tasks_each(tasks *t, void (*fn)(void *arg, const char *id, const char *name,
-                                     const fr_manifest *m),
+void tasks_each(tasks *t,
+                void (*fn)(void *arg, const char *id, const char *name, const fr_manifest *m),
                 void *arg);
 
 /* Packs task.get's result for one task, or task.list's array. */

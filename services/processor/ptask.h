@@ -25,8 +25,7 @@ typedef struct ptask ptask;
  * node's plugin must be built in and its config must load and init;
  * otherwise nothing is built and err names the node or key by its path
  * ("workflow.collect.process[0].config.tags"). */
-int ptask_build(const fr_manifest *m, const char *id, const char *name, ptask **out,
-                fr_error *err);
+int ptask_build(const fr_manifest *m, const char *id, const char *name, ptask **out, fr_error *err);
 
 void ptask_ref(ptask *t);
 void ptask_unref(ptask *t);

@@ -1445,7 +1445,7 @@ static void test_add_ref_and_merge_tags(void **state)
 
     /* Over the tag limit: refused, the metric unchanged. */
     fr_tag *many = calloc(FR_MAX_TAGS, sizeof(*many));
-    char (*keys)[8] = calloc(FR_MAX_TAGS, 8);
+    char(*keys)[8] = calloc(FR_MAX_TAGS, 8);
     assert_non_null(many);
     assert_non_null(keys);
     for (uint32_t i = 0; i < FR_MAX_TAGS; i++) {
