@@ -37,6 +37,14 @@ FRESCO_PACKAGES=(
     postgresql
     influxdb
     kcat
+    # virtualised HPC jobs are tested against a real single-node Slurm
+    # (slurmctld, slurmd, munge) and its Torque/PBS command wrappers
+    slurm-wlm
+    slurmctld
+    slurmd
+    slurm-client
+    slurm-wlm-torque
+    munge
     # tests, certificates, compose validation, several-node tests
     openssl
     docker-compose
