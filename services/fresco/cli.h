@@ -25,6 +25,7 @@ typedef struct cli_conf {
     char *tls_key;
     char *tls_ca;
     char *tls_server_name;
+    char *hpc; /* fresco-hpc control address (NULL: the policy file's control) */
 } cli_conf;
 
 typedef struct cli {
@@ -57,5 +58,8 @@ int cli_cmd_metric(cli *c);
 int cli_cmd_plugin(cli *c);
 int cli_cmd_pipeline(cli *c);
 int cli_cmd_spool(cli *c);
+int cli_cmd_hpc(cli *c);
+/* `fresco qsub ...`: its arguments are Torque's, taken before fresco's own. */
+int cli_cmd_qsub(int argc, char **argv);
 
 #endif

@@ -6,6 +6,8 @@
  *   fresco [options] call SERVICE OP [key=value...] [--json]
  *   fresco [options] task|metric|plugin ...      (the collector's verbs)
  *   fresco [options] pipeline list|plugins, spool (the processor's and publisher's)
+ *   fresco qsub [-list] [-gf] [-vm k=v,...] <qsub options> [script]   (VM batch jobs)
+ *   fresco [options] hpc status|cancel|list|images|metadata|workload ...
  *
  * Options come from /etc/fresco/cli.yaml, FRESCO_CLI_<KEY> and --key=value,
  * in that order; `fresco --help` lists them. */
@@ -40,6 +42,8 @@ static const fr_cfg_field cli_fields[] = {
      "PEM CA bundle to verify the services", 0, 0, NULL},
     {"tls.server_name", FR_CFG_STRING, NULL, offsetof(cli_conf, tls_server_name),
      "name expected in the services' certificates", 0, 0, NULL},
+    {"hpc", FR_CFG_STRING, NULL, offsetof(cli_conf, hpc),
+     "fresco-hpc control address (default: control in /etc/fresco/hpc.yaml)", 0, 0, NULL},
 };
 
 static const fr_cfg_spec cli_spec = {"cli", cli_fields, sizeof(cli_fields) / sizeof(cli_fields[0])};
@@ -60,6 +64,8 @@ static const struct {
     {"pipeline", cli_cmd_pipeline,
      "pipeline list [TASK] | plugins             process nodes and sinks of every task"},
     {"spool", cli_cmd_spool, "spool                                     the publisher's spool"},
+    {"hpc", cli_cmd_hpc,
+     "hpc status|cancel ID | list | images | metadata collect|merge|diff | workload run FILE"},
 };
 
 static void usage(FILE *f)
@@ -68,6 +74,7 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
         fprintf(f, "  fresco %s\n", verbs[i].usage);
     }
+    fprintf(f, "  fresco qsub [-list] [-gf] [-vm key=value,...]... <qsub options> [script]\n");
     fprintf(f, "\noptions (also /etc/fresco/cli.yaml and FRESCO_CLI_<KEY>):\n");
     fr_config_usage(&cli_spec, f);
 }
@@ -123,6 +130,12 @@ int main(int argc, char **argv)
         free(opts);
         free(words);
         return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "qsub") == 0) {
+        /* Torque's options, untouched by fresco's own option parsing */
+        free(opts);
+        free(words);
+        return cli_cmd_qsub(argc - 2, argv + 2);
     }
     int nopts = 0, nwords = 0;
     opts[nopts++] = argv[0];

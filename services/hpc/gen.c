@@ -232,9 +232,9 @@ static int y_emit(yout *y, yaml_event_t *ev)
 static int y_scalar(yout *y, const char *s, int quoted)
 {
     yaml_event_t ev;
-    if (!yaml_scalar_event_initialize(
-            &ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), !quoted, !quoted,
-            quoted ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_PLAIN_SCALAR_STYLE)) {
+    if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), 1, 1,
+                                      quoted ? YAML_DOUBLE_QUOTED_SCALAR_STYLE
+                                             : YAML_PLAIN_SCALAR_STYLE)) {
         return FR_ENOMEM;
     }
     return y_emit(y, &ev);

@@ -519,7 +519,7 @@ int hpc_vmspec_resolve(hpc_vmspec *s, const hpc_conf *c, uid_t uid, gid_t gid, f
             return fr_error_set(e, FR_EINVAL, "vcpus",
                                 "keys 'vcpus' x 'vms_per_node' (%" PRId64 " x %" PRId64
                                 ") need more than the %" PRId64
-                                " cores a node has for guests (node.cores %" PRId64
+                                " cores a node has for guests (compute.cores %" PRId64
                                 " less host.cores %" PRId64 "%s)",
                                 s->vcpus, s->vms_per_node, avail, c->node_cores, c->host_cores,
                                 s->iocm ? " less IOcm cores" : "");
@@ -531,7 +531,7 @@ int hpc_vmspec_resolve(hpc_vmspec *s, const hpc_conf *c, uid_t uid, gid_t gid, f
             return fr_error_set(e, FR_EINVAL, "ram",
                                 "keys 'ram' x 'vms_per_node' (%" PRId64 " MB x %" PRId64
                                 ") need more than the %" PRId64
-                                " MB a node has for guests (node.ram less host.ram)",
+                                " MB a node has for guests (compute.ram less host.ram)",
                                 s->ram_mb, s->vms_per_node, avail_mb);
         }
     }

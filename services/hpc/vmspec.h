@@ -70,7 +70,7 @@ int hpc_vmspec_apply(hpc_vmspec *s, const char *text, const char *where, fr_erro
  * disabled stack, image inside the pool (symlinks resolved) unless user
  * images are allowed, vRDMA/IOcm only when the admin enables them (IOcm on
  * sKVM only), vms_per_node and IOcm cores within the admin's bounds, cores
- * and RAM within node.cores/node.ram less the host's reserve when those are
+ * and RAM within compute.cores/compute.ram less the host's reserve when those are
  * set. Files the user names (user images, disk, prologue, epilogue,
  * metadata) must be regular files that uid/gid may read, through every
  * folder on the way: the agent reads them as root on the user's behalf, so
