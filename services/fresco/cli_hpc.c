@@ -338,7 +338,7 @@ static int cmd_job_run(const cli *c, int argc, char **argv)
     for (uint32_t i = 0; v != NULL && v->type == FR_NODE_ARRAY && i < v->len; i++) {
         if (v->v.arr[i].type == FR_NODE_STR) {
             if (vms.len > 0) {
-                fr_buf_append(&vms, " ", 1);
+                fr_buf_puts(&vms, " ");
             }
             fr_buf_append(&vms, v->v.arr[i].v.str, v->v.arr[i].len);
             first = first ? first : v->v.arr[i].v.str;

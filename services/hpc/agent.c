@@ -286,7 +286,7 @@ static int tag_of(const hpc_conf *c, const char *user, const char *id, char *out
 /* YAML double-quoted scalar of s (escapes quotes, backslashes, controls). */
 static int yq(fr_buf *b, const char *s)
 {
-    int rv = fr_buf_append(b, "\"", 1);
+    int rv = fr_buf_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && rv == 0; p++) {
         char esc[8];
         if (*p == '"' || *p == '\\') {
@@ -300,7 +300,7 @@ static int yq(fr_buf *b, const char *s)
             rv = fr_buf_append(b, p, 1);
         }
     }
-    return rv != 0 ? rv : fr_buf_append(b, "\"", 1);
+    return rv != 0 ? rv : fr_buf_puts(b, "\"");
 }
 
 static int task_create(hpc_agent *a, const char *id, const char *user, char *task_id, size_t idlen,
@@ -313,7 +313,7 @@ static int task_create(hpc_agent *a, const char *id, const char *user, char *tas
     }
     fr_buf m = FR_BUF_INIT;
     char line[128];
-    int rv = fr_buf_append(&m, "version: 1\nname: ", 17);
+    int rv = fr_buf_puts(&m, "version: 1\nname: ");
     rv = rv ? rv : yq(&m, tag);
     snprintf(line, sizeof line,
              "\nschedule:\n  type: simple\n  interval: %" PRId64 "ms\nworkflow:\n  collect:\n"
@@ -321,19 +321,19 @@ static int task_create(hpc_agent *a, const char *id, const char *user, char *tas
              c->monitoring_interval_ms);
     rv = rv ? rv : fr_buf_append(&m, line, strlen(line));
     for (size_t i = 0; i < c->monitoring_metrics.n && rv == 0; i++) {
-        rv = fr_buf_append(&m, "      ", 6);
+        rv = fr_buf_puts(&m, "      ");
         rv = rv ? rv : yq(&m, c->monitoring_metrics.v[i]);
-        rv = rv ? rv : fr_buf_append(&m, ": {}\n", 5);
+        rv = rv ? rv : fr_buf_puts(&m, ": {}\n");
     }
-    rv = rv ? rv : fr_buf_append(&m, "    tags:\n      \"/\":\n        hpc_job: ", 37);
+    rv = rv ? rv : fr_buf_puts(&m, "    tags:\n      \"/\":\n        hpc_job: ");
     rv = rv ? rv : yq(&m, id);
-    rv = rv ? rv : fr_buf_append(&m, "\n        hpc_user: ", 19);
+    rv = rv ? rv : fr_buf_puts(&m, "\n        hpc_user: ");
     rv = rv ? rv : yq(&m, user);
-    rv = rv ? rv : fr_buf_append(&m, "\n        hpc_node: ", 19);
+    rv = rv ? rv : fr_buf_puts(&m, "\n        hpc_node: ");
     rv = rv ? rv : yq(&m, a->node);
-    rv = rv ? rv : fr_buf_append(&m, "\n        snap_task: ", 20);
+    rv = rv ? rv : fr_buf_puts(&m, "\n        snap_task: ");
     rv = rv ? rv : yq(&m, tag);
-    rv = rv ? rv : fr_buf_append(&m, "\n", 1);
+    rv = rv ? rv : fr_buf_puts(&m, "\n");
     if (rv != 0) {
         fr_buf_free(&m);
         return rv;

@@ -89,7 +89,7 @@ static void raise_resources(const hpc_conf *c, const hpc_vmspec *s, hpc_resource
 static int generate_all(const hpc_conf *c, const hpc_vmspec *s, const hpc_ident *who,
                         const hpc_resources *r, const char *dir, size_t *files, fr_error *e)
 {
-    char gen[HPC_PATH_MAX + 8];
+    char gen[PATH_MAX + 8];
     snprintf(gen, sizeof gen, "%s/gen", dir);
     if (mkdir(gen, 0700) != 0) {
         return fr_error_set(e, FR_EIO, gen, "mkdir: %s", strerror(errno));
@@ -97,7 +97,7 @@ static int generate_all(const hpc_conf *c, const hpc_vmspec *s, const hpc_ident 
     extern char **environ;
     int rv = 0;
     for (int64_t n = 0; n < r->nodes && rv == 0; n++) {
-        char node[32], ndir[HPC_PATH_MAX + 48];
+        char node[32], ndir[PATH_MAX + 48];
         snprintf(node, sizeof node, "node%" PRId64, n);
         snprintf(ndir, sizeof ndir, "%s/%s", gen, node);
         if (mkdir(ndir, 0700) != 0) {
@@ -150,6 +150,27 @@ int hpc_submit(const hpc_conf *c, int argc, char *const *argv, const hpc_ident *
         goto out;
     }
     res->quiet = hpc_qsub_has(&q, 'z');
+    /* a VM job's options are written one per line (submit) and reach the
+     * batch system as arguments: no control characters in them */
+    for (size_t i = 0; i < q.nopts; i++) {
+        const char *v = q.opts[i].value;
+        for (size_t k = 0; v != NULL && v[k] != '\0'; k++) {
+            if ((unsigned char)v[k] < 0x20 || v[k] == 0x7f) {
+                char where[256];
+                if (q.opts[i].line > 0) {
+                    snprintf(where, sizeof where, "%.200s:%d: -%c", q.script ? q.script : "<stdin>",
+                             q.opts[i].line, q.opts[i].letter);
+                } else {
+                    snprintf(where, sizeof where, "-%c", q.opts[i].letter);
+                }
+                rv = fr_error_set(e, FR_EINVAL, where,
+                                  "option -%c: byte 0x%02x at %zu is a control character "
+                                  "(newline, tab, ...): refused",
+                                  q.opts[i].letter, (unsigned char)v[k], k);
+                goto out;
+            }
+        }
+    }
     hpc_vmspec *s = &res->spec;
     for (size_t i = 0; i < q.nvm && rv == 0; i++) {
         char where[HPC_PATH_MAX + 32];
@@ -215,17 +236,16 @@ int hpc_submit(const hpc_conf *c, int argc, char *const *argv, const hpc_ident *
         rv = fr_error_set(e, FR_EIO, res->dir, "realpath: %s", strerror(errno));
         goto fail;
     }
-    fr_buf w = FR_BUF_INIT;
-    rv = fr_buf_append(
-        &w,
+    static const char head[] =
         "#!/bin/sh\n# fresco VM job: the node's fresco-hpc agent boots the job's VMs,\n"
         "# the job script runs in the first one, the VMs go when it ends.\n"
-        "exec ",
-        127);
+        "exec ";
+    fr_buf w = FR_BUF_INIT;
+    rv = fr_buf_append(&w, head, sizeof head - 1);
     rv = rv ? rv : hpc_shell_quote(&w, c->fresco_bin);
-    rv = rv ? rv : fr_buf_append(&w, " hpc job-run ", 13);
+    rv = rv ? rv : fr_buf_puts(&w, " hpc job-run ");
     rv = rv ? rv : hpc_shell_quote(&w, abs_dir);
-    rv = rv ? rv : fr_buf_append(&w, " \"$@\"\n", 6);
+    rv = rv ? rv : fr_buf_puts(&w, " \"$@\"\n");
     if (rv == 0) {
         rv = write_str(res->dir, "job.sh", w.data, w.len, 0755, e);
     }
@@ -242,12 +262,12 @@ int hpc_submit(const hpc_conf *c, int argc, char *const *argv, const hpc_ident *
     fr_buf sub = FR_BUF_INIT;
     for (size_t i = 0; cmd[i] != NULL && rv == 0; i++) {
         rv = fr_buf_append(&sub, cmd[i], strlen(cmd[i]));
-        rv = rv ? rv : fr_buf_append(&sub, "\n", 1);
+        rv = rv ? rv : fr_buf_puts(&sub, "\n");
     }
     rv = rv ? rv : write_str(res->dir, "submit", sub.data, sub.len, 0644, e);
     fr_buf_free(&sub);
     res->files++;
-    if (rv != 0 || (rv = generate_all(c, s, who, &r, res->dir, &res->files, e)) != 0) {
+    if (rv != 0 || (rv = generate_all(c, s, who, &r, abs_dir, &res->files, e)) != 0) {
         goto fail;
     }
     if (q.gf) {

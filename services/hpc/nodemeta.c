@@ -1755,7 +1755,7 @@ static int os_pretty_name(const char *path, bool fallback, fr_buf *out, fr_error
     free(line);
     fclose(f);
     if (rv == 0 && !found) {
-        rv = fr_buf_append(out, "Linux", 5);
+        rv = fr_buf_puts(out, "Linux");
     }
     if (rv != 0) {
         return fr_error_set(e, FR_ENOMEM, path, "out of memory reading %s", path);

@@ -24,6 +24,12 @@ int fr_buf_reserve(fr_buf *b, size_t more);
 /* Appends n bytes. Returns 0 or FR_ENOMEM (then b is unchanged). */
 int fr_buf_append(fr_buf *b, const void *p, size_t n);
 
+/* Appends the string s without its terminating NUL. */
+static inline int fr_buf_puts(fr_buf *b, const char *s)
+{
+    return fr_buf_append(b, s, strlen(s));
+}
+
 /* Empties the buffer, keeping its memory for reuse. */
 static inline void fr_buf_reset(fr_buf *b)
 {
