@@ -479,9 +479,15 @@ int hpc_gen_user_data(const hpc_conf *c, const hpc_vmspec *s, const hpc_job *j, 
                                   "OSv guests mount NFS only, '%s' is %s", src, fs);
                 break;
             }
-            /* NFS with the job's ids: the guest's user is the batch system's */
+            /* NFS with the job's ids: the guest's user is the batch system's.
+             * A Linux guest gets that user (bootcmd above); OSv has no users,
+             * so its NFS client is told the ids to use. */
             char opts[128];
-            snprintf(opts, sizeof opts, "defaults,_netdev,nosuid,nodev");
+            if (osv) {
+                snprintf(opts, sizeof opts, "uid=%u,gid=%u", (unsigned)j->uid, (unsigned)j->gid);
+            } else {
+                snprintf(opts, sizeof opts, "defaults,_netdev,nosuid,nodev");
+            }
             const char *m[] = {src, dst, fs, opts, "0", "0", NULL};
             rv = y_argv(&y, m);
         }

@@ -109,7 +109,9 @@ static int generate_all(const hpc_conf *c, const hpc_vmspec *s, const hpc_ident 
                      .gid = who->gid,
                      .group = who->group,
                      .node = node,
-                     .img_dir = c->run_dir,
+                     /* where the agent puts the copies (agent.c) */
+                     .img_dir = strcmp(s->fs_type, "ramdisk") == 0 ? "/dev/shm/fresco-pending"
+                                                                   : c->run_dir,
                      .env = environ,
                      .domain_type = "kvm"};
         hpc_gen_stats st = {0};
