@@ -502,8 +502,15 @@ static int jobstart_locked(hpc_agent *a, const char *id, const char *dir_in, cha
     char from_cmd[HPC_PATH_MAX];
     if (want == NULL) {
         size_t n = strlen(ji.command);
-        if (n < 7 || strcmp(ji.command + n - 7, "/job.sh") != 0) {
-            /* not one of fresco's VM jobs: the prologue has nothing to do */
+        char cmd_dir[HPC_PATH_MAX], real_cmd_dir[4096] = "", real_spool[4096];
+        snprintf(cmd_dir, sizeof cmd_dir, "%.*s", n > 7 ? (int)(n - 7) : 0, ji.command);
+        if (realpath(cmd_dir, real_cmd_dir) == NULL) {
+            real_cmd_dir[0] = '\0';
+        }
+        /* fresco's VM jobs run <spool>/job-XXXXXX/job.sh; anything else
+         * (a user's own job.sh included) is a plain job: nothing to do */
+        if (n < 7 || strcmp(ji.command + n - 7, "/job.sh") != 0 ||
+            realpath(c->spool, real_spool) == NULL || !starts_with_dir(real_cmd_dir, real_spool)) {
             msgpack_pack_map(pk, 2);
             pack_str(pk, "job");
             pack_str(pk, id);

@@ -628,7 +628,8 @@ int hpc_backend_command(const hpc_conf *c, const hpc_qsub *q, const hpc_resource
                 pushf(&a, "--ntasks-per-node=%" PRId64, r->ppn);
             }
             if (r->mem > 0) {
-                pushf(&a, "--mem=%" PRId64 "M", (r->mem + (1 << 20) - 1) >> 20);
+                /* MB rounded up; mem may be up to INT64_MAX, so no r->mem + (1 MiB - 1) */
+                pushf(&a, "--mem=%" PRId64 "M", r->mem / (1 << 20) + (r->mem % (1 << 20) != 0));
             }
             for (size_t i = 0; i < r->n && rv == 0; i++) {
                 if (strcmp(r->name[i], "walltime") == 0) {

@@ -322,9 +322,15 @@ int hpc_qsub_parse_script(hpc_qsub *q, char *text, size_t len, fr_error *e)
         if (all == NULL || vall == NULL || lall == NULL) {
             rv = FR_ENOMEM;
         } else {
-            memcpy(all + nsopts, q->opts, q->nopts * sizeof *all);
-            memcpy(vall + nsvm, q->vm, q->nvm * sizeof *vall);
-            memcpy(lall + nsvm, q->vm_line, q->nvm * sizeof *lall);
+            /* q->opts and q->vm are NULL when the command line has none:
+             * memcpy must not see a NULL source, even for 0 bytes */
+            if (q->nopts > 0) {
+                memcpy(all + nsopts, q->opts, q->nopts * sizeof *all);
+            }
+            if (q->nvm > 0) {
+                memcpy(vall + nsvm, q->vm, q->nvm * sizeof *vall);
+                memcpy(lall + nsvm, q->vm_line, q->nvm * sizeof *lall);
+            }
             free(q->opts);
             free(q->vm);
             free(q->vm_line);
@@ -469,7 +475,7 @@ int hpc_parse_pbs_size(const char *s, int64_t *bytes)
             end--;
             break;
         case 'w':
-            mul = 8;
+            mul = 1; /* the suffix check below makes it 8 bytes a word */
             end--;
             break;
         default:
@@ -656,7 +662,7 @@ char *hpc_resources_render(const hpc_resources *r)
     }
     if (r->mem > 0) {
         len += (size_t)snprintf(s + len, cap - len, "%smem=%" PRId64 "mb", len ? "," : "",
-                                (r->mem + (1 << 20) - 1) >> 20);
+                                r->mem / (1 << 20) + (r->mem % (1 << 20) != 0));
     }
     for (size_t i = 0; i < r->n; i++) {
         len += (size_t)snprintf(s + len, cap - len, "%s%s%s%s", len ? "," : "", r->name[i],

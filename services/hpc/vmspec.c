@@ -126,6 +126,15 @@ static const char *choice(const char *v, const char *const *list)
     return NULL;
 }
 
+/* What img= and disk= accept: a safe path to an .img or .qcow2 file. */
+static bool image_path_ok(const char *v)
+{
+    size_t n = strlen(v);
+    bool ext =
+        (n > 4 && strcmp(v + n - 4, ".img") == 0) || (n > 6 && strcmp(v + n - 6, ".qcow2") == 0);
+    return ext && hpc_safe_path(v, false);
+}
+
 static int set_key(hpc_vmspec *s, int key, const char *v, const char *where, fr_error *e)
 {
     const char *k = key_names[key];
@@ -133,18 +142,14 @@ static int set_key(hpc_vmspec *s, int key, const char *v, const char *where, fr_
     bool b;
     switch (key) {
     case HPC_VM_IMG:
-    case HPC_VM_DISK: {
-        size_t n = strlen(v);
-        bool ext = (n > 4 && strcmp(v + n - 4, ".img") == 0) ||
-                   (n > 6 && strcmp(v + n - 6, ".qcow2") == 0);
-        if (!hpc_safe_path(v, false) || !ext) {
+    case HPC_VM_DISK:
+        if (!image_path_ok(v)) {
             return bad(e, where, k, v,
                        "a file name or path ending in .img or .qcow2, of [A-Za-z0-9._/+@-], "
                        "without '..'");
         }
         snprintf(key == HPC_VM_IMG ? s->img : s->disk, HPC_PATH_MAX, "%s", v);
         break;
-    }
     case HPC_VM_VM_PROLOGUE:
     case HPC_VM_VM_EPILOGUE:
     case HPC_VM_METADATA:
@@ -382,6 +387,15 @@ int hpc_image_resolve(const char *name, const hpc_conf *c, const char *key, uid_
     struct stat st;
     if (stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
         return fr_error_set(e, FR_EINVAL, key, "key '%s': '%s' is not a regular file", key, name);
+    }
+    /* the request file names the image by this path, and the agent reads it
+     * back with set_key's check */
+    if (!image_path_ok(real)) {
+        char sb[300];
+        return fr_error_set(e, FR_EINVAL, key,
+                            "key '%s': '%s' resolves to '%s', not a path of [A-Za-z0-9._/+@-] "
+                            "ending in .img or .qcow2",
+                            key, name, show(real, sb, sizeof sb));
     }
     if (strlen(real) >= HPC_PATH_MAX) {
         return fr_error_set(e, FR_ETOOBIG, key, "key '%s': path too long", key);

@@ -176,8 +176,8 @@ static bool exists(const char *path)
 }
 
 typedef struct request {
-    const char *vm;        /* -vm value */
-    const char *nodes;     /* -l value */
+    const char *vm;    /* -vm value */
+    const char *nodes; /* -l value */
     int nnodes, vms, vcpus;
     long ram;
     const char *must_have; /* in libvirt's reading of each domain */
@@ -255,8 +255,8 @@ static void test_every_domain_defines(void **st)
         {"vcpus=2,vms_per_node=4,ram=512", "nodes=2", 2, 4, 2, 512, "virtio", false},
         {"vcpus=2,vcpu_pinning=true", "nodes=1:ppn=4", 1, 1, 2, 256, "cputune", false},
         {"vrdma=true,vms_per_node=2", "nodes=1", 1, 2, 1, 256, "shmem", false},
-        {"iocm=true,hypervisor=skvm,iocm_min_cores=1,iocm_max_cores=2,vms_per_node=2", "nodes=1",
-         1, 2, 1, 256, "iothreads", false},
+        {"iocm=true,hypervisor=skvm,iocm_min_cores=1,iocm_max_cores=2,vms_per_node=2", "nodes=1", 1,
+         2, 1, 256, "iothreads", false},
         {disk, "nodes=1", 1, 1, 2, 256, "scratch.qcow2", false},
         {"fs_type=ramdisk", "nodes=1", 1, 1, 1, 256, "/dev/shm/", false},
         {"img=osv-hpc.img,distro=osv", "nodes=1", 1, 1, 1, 256, "seed.raw", true},
