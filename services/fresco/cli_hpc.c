@@ -703,20 +703,31 @@ int cli_cmd_hpc(cli *c)
         return cmd_metadata(argc, argv);
     }
     if (strcmp(sub, "workload") == 0 && argc >= 2 && strcmp(argv[0], "run") == 0) {
-        const char *out = NULL;
+        /* workload run [-o DIR] [--timeout D] FILE, options in any order */
+        const char *out = NULL, *file = NULL;
         int64_t timeout = 3600000;
-        for (int i = 2; i < argc; i++) {
+        for (int i = 1; i < argc; i++) {
             if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
                 out = argv[++i];
-            } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc &&
-                       fr_parse_duration_ms(argv[i + 1], &timeout) == 0) {
+            } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+                if (fr_parse_duration_ms(argv[i + 1], &timeout) != 0) {
+                    fprintf(stderr, "fresco hpc workload run: --timeout '%s' is not a duration\n",
+                            argv[i + 1]);
+                    return 2;
+                }
                 i++;
+            } else if (argv[i][0] != '-' && file == NULL) {
+                file = argv[i];
             } else {
                 fprintf(stderr, "fresco hpc workload run: unknown argument '%s'\n", argv[i]);
                 return 2;
             }
         }
-        return cli_workload_run(argv[1], out, timeout);
+        if (file == NULL) {
+            fprintf(stderr, "usage: fresco hpc workload run [-o DIR] [--timeout D] FILE\n");
+            return 2;
+        }
+        return cli_workload_run(file, out, timeout);
     }
     fprintf(stderr, "fresco hpc: unknown or incomplete command '%s' (fresco --help)\n", sub);
     return 2;

@@ -18,6 +18,7 @@
  * Needs root (slurmd runs jobs as their users, the agent boots as root). */
 #include "testsupport.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -258,7 +259,9 @@ static int group_teardown(void **st)
                     slurm_dir, NULL};
     run(&out, argv);
     free(out);
-    tst_rmtree(tmp);
+    if (getenv("FRESCO_TEST_KEEP") == NULL) { /* set it to look at the logs */
+        tst_rmtree(tmp);
+    }
     free(tmp);
     return 0;
 }
@@ -363,6 +366,34 @@ static uint64_t hpc_counter(const char *name)
     return v;
 }
 
+/* A wait that, when it runs out, shows what Slurm and fresco-hpc saw. */
+#define wait_for(cond, arg, ms) wait_or_dump(cond, arg, ms, #cond, __LINE__)
+static void wait_or_dump(bool (*cond)(void *), void *arg, int ms, const char *what, int line)
+{
+    if (tst_wait_until(cond, arg, ms)) {
+        return;
+    }
+    char *out = NULL, p[900];
+    char *sinfo[] = {"/usr/bin/sinfo", "-R", NULL};
+    run(&out, sinfo);
+    fprintf(stderr, "--- sinfo -R:\n%s", out);
+    free(out);
+    char *squeue[] = {"/usr/bin/squeue", "-a", NULL};
+    run(&out, squeue);
+    fprintf(stderr, "--- squeue:\n%s", out);
+    free(out);
+    snprintf(p, sizeof p, "%s/slurm/log/slurmd.log", tmp);
+    out = tst_slurp(p);
+    size_t n = strlen(out);
+    fprintf(stderr, "--- slurmd.log (end):\n%s\n", out + (n > 3000 ? n - 3000 : 0));
+    free(out);
+    out = tst_slurp(hpc.log);
+    n = strlen(out);
+    fprintf(stderr, "--- %s (end):\n%s\n", hpc.log, out + (n > 3000 ? n - 3000 : 0));
+    free(out);
+    fail_msg("line %d: %s did not happen within %d ms", line, what, ms);
+}
+
 /* The job folder the script saw (FRESCO_JOB_DIR). */
 static void job_dir_of(const char *out_file, char *dir, size_t len)
 {
@@ -388,7 +419,7 @@ static void test_plain_job_unchanged(void **st)
     char want[128];
     snprintf(want, sizeof want, "job=%s", id);
     has_text h = {out_file, want};
-    assert_true(tst_wait_until(path_has, &h, 60000));
+    wait_for(path_has, &h, 60000);
     /* not a VM job: no VMs, no job folder of fresco's */
     assert_true(file_has(out_file, "vms= dir=\n"));
     char p[900];
@@ -404,31 +435,31 @@ static void test_vm_job_end_to_end(void **st)
     snprintf(out_file, sizeof out_file, "%s/vm.out", tmp);
     submit(id, sizeof id, out_file, "vms_per_node=2,vcpus=1");
     want_state running = {id, "running"};
-    assert_true(tst_wait_until(state_seen, &running, 60000));
+    wait_for(state_seen, &running, 60000);
     /* while it runs: the VMs, the node's run folder, the telemetry task */
     char vms[200];
     snprintf(vms, sizeof vms, "vms=v%s-0 v%s-1 dir=", host, host);
     has_text h = {out_file, vms};
-    assert_true(tst_wait_until(path_has, &h, 30000));
+    wait_for(path_has, &h, 30000);
     char rdir[900];
     snprintf(rdir, sizeof rdir, "%s/run/%s", tmp, id);
     assert_true(exists(rdir));
     char tag[128];
     snprintf(tag, sizeof tag, "snapTask-root-%s", id);
-    assert_true(tst_wait_until(collector_has_task, tag, 20000));
+    wait_for(collector_has_task, tag, 20000);
     /* the job ends */
     char go[800];
     snprintf(go, sizeof go, "%s/go", tmp);
     write_or_fail(go, "", 0644);
     want_state done = {id, "done"};
-    assert_true(tst_wait_until(state_seen, &done, 60000));
+    wait_for(state_seen, &done, 60000);
     char states[256];
     int64_t code = -1;
     states_of(id, states, sizeof states, &code);
     assert_string_equal(states, "queued running done");
     assert_int_equal(code, 0);
     /* torn down: run folder, telemetry task */
-    assert_true(tst_wait_until(collector_lacks_task, tag, 20000));
+    wait_for(collector_lacks_task, tag, 20000);
     assert_false(exists(rdir));
     assert_true(hpc_counter("hpc.jobends") >= 1);
     /* the node metadata, merged into the job's artefact */
@@ -442,12 +473,225 @@ static void test_vm_job_end_to_end(void **st)
     assert_true(file_has(meta, "\"packages\""));
 }
 
+/* A job that fails is torn down, and the event says failed with its code. */
+static void test_failed_job_torn_down(void **st)
+{
+    (void)st;
+    job_script("fail", false, 3);
+    char out_file[800], id[72];
+    snprintf(out_file, sizeof out_file, "%s/fail.out", tmp);
+    submit(id, sizeof id, out_file, "vms_per_node=1");
+    want_state failed = {id, "failed"};
+    wait_for(state_seen, &failed, 60000);
+    char states[256];
+    int64_t code = -1;
+    states_of(id, states, sizeof states, &code);
+    assert_string_equal(states, "queued running failed");
+    assert_int_equal(code, 3);
+    char rdir[900];
+    snprintf(rdir, sizeof rdir, "%s/run/%s", tmp, id);
+    assert_false(exists(rdir));
+    char tag[128];
+    snprintf(tag, sizeof tag, "snapTask-root-%s", id);
+    wait_for(collector_lacks_task, tag, 20000);
+}
+
+typedef struct gone_arg {
+    const char *path;
+} gone_arg;
+
+static bool path_gone(void *arg)
+{
+    return !exists(((gone_arg *)arg)->path);
+}
+
+static bool status_cancelled(void *arg)
+{
+    char *out = NULL;
+    int rc = fresco(&out, "hpc", "status", (const char *)arg, NULL, NULL, NULL, NULL);
+    bool yes = rc == 0 && strstr(out, "CANCELLED") != NULL && strstr(out, "failed") != NULL;
+    free(out);
+    return yes;
+}
+
+/* fresco hpc cancel: Slurm kills the job, the epilogue tears down. */
+static void test_cancelled_job_torn_down(void **st)
+{
+    (void)st;
+    job_script("cancel", true, 0);
+    char out_file[800], id[72];
+    snprintf(out_file, sizeof out_file, "%s/cancel.out", tmp);
+    submit(id, sizeof id, out_file, "vms_per_node=2");
+    want_state running = {id, "running"};
+    wait_for(state_seen, &running, 60000);
+    char rdir[900];
+    snprintf(rdir, sizeof rdir, "%s/run/%s", tmp, id);
+    has_text h = {out_file, "vms=v"};
+    wait_for(path_has, &h, 30000);
+    assert_true(exists(rdir));
+    char *out = NULL;
+    int rc = fresco(&out, "hpc", "cancel", id, NULL, NULL, NULL, NULL);
+    if (rc != 0) {
+        fail_msg("fresco hpc cancel %s -> %d: %s", id, rc, out);
+    }
+    free(out);
+    want_state failed = {id, "failed"};
+    wait_for(state_seen, &failed, 60000);
+    gone_arg g = {rdir};
+    wait_for(path_gone, &g, 30000);
+    char tag[128];
+    snprintf(tag, sizeof tag, "snapTask-root-%s", id);
+    wait_for(collector_lacks_task, tag, 20000);
+    /* hpc status says what Slurm says, once Slurm is through with it */
+    wait_for(status_cancelled, id, 30000);
+}
+
+/* backend: pbs: submitted through Slurm's qsub wrapper, states from its
+ * qstat; the VMs come and go the same way. */
+static void test_pbs_backend(void **st)
+{
+    (void)st;
+    job_script("pbs", false, 0);
+    char out_file[800], id[72];
+    snprintf(out_file, sizeof out_file, "%s/pbs.out", tmp);
+    submit(id, sizeof id, out_file, "vms_per_node=1");
+    want_state done = {id, "done"};
+    wait_for(state_seen, &done, 60000);
+    char want[200];
+    snprintf(want, sizeof want, "job=%s", id);
+    has_text h = {out_file, want};
+    wait_for(path_has, &h, 30000);
+    snprintf(want, sizeof want, "vms=v%s-0 ", host);
+    assert_true(file_has(out_file, want));
+    char p[900];
+    snprintf(p, sizeof p, "%s/%s/submit", tmp, "spool");
+    char rdir[900];
+    snprintf(rdir, sizeof rdir, "%s/run/%s", tmp, id);
+    assert_false(exists(rdir));
+}
+
+static size_t spool_entries(void)
+{
+    char p[900];
+    snprintf(p, sizeof p, "%s/spool", tmp);
+    size_t n = 0;
+    DIR *d = opendir(p);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        n += de->d_name[0] != '.';
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
+/* A hostile request is refused by fresco qsub: exit 1, the key named,
+ * nothing in the spool, nothing new in Slurm, nothing run. */
+static void test_hostile_request_never_submitted(void **st)
+{
+    (void)st;
+    job_script("hostile", false, 0);
+    size_t before = spool_entries();
+    char *out = NULL;
+    char *argv[] = {"/usr/bin/squeue", "-h", "-o", "%i", NULL};
+    run(&out, argv);
+    char *queue_before = out;
+    char marker[800], vm[900];
+    snprintf(marker, sizeof marker, "%s/pwned", tmp);
+    snprintf(vm, sizeof vm, "img=$(touch %s)", marker);
+    int rc = fresco(&out, "qsub", "-vm", vm, script_path, NULL, NULL, NULL);
+    assert_int_equal(rc, 1);
+    if (strstr(out, "key 'img'") == NULL || strstr(out, "nothing was submitted") == NULL) {
+        fail_msg("fresco qsub said:\n%s", out);
+    }
+    free(out);
+    rc = fresco(&out, "qsub", "-vm", "vcpus=2,uid=0", script_path, NULL, NULL, NULL);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "uid"));
+    free(out);
+    assert_int_equal(spool_entries(), before);
+    assert_false(exists(marker));
+    run(&out, argv);
+    assert_string_equal(out, queue_before);
+    free(out);
+    free(queue_before);
+}
+
+/* A workload YAML end to end; then two jobs' metadata diffed. */
+static void test_workload_and_metadata_diff(void **st)
+{
+    (void)st;
+    job_script("workload", false, 0);
+    char wl[800], text[2000], result[800];
+    snprintf(wl, sizeof wl, "%s/workload.yaml", tmp);
+    snprintf(result, sizeof result, "%s/result", tmp);
+    snprintf(text, sizeof text,
+             "workload:\n"
+             "  name: e2e-experiment\n"
+             "  params:\n"
+             "    job_script_name: job.sh\n"
+             "    experiment_dir: %s\n"
+             "    qsub_number_of_nodes: 1\n"
+             "    qsub_number_of_processes_per_node: 1\n"
+             "  vTorque:\n"
+             "    IMG: debian-12.qcow2\n"
+             "    VCPUS: 1\n"
+             "    VMS_PER_NODE: 1\n",
+             tmp);
+    write_or_fail(wl, text, 0644);
+    char *out = NULL;
+    int rc = fresco(&out, "hpc", "workload", "run", "-o", result, wl, NULL);
+    if (rc != 0) {
+        fail_msg("workload run -> %d:\n%s", rc, out);
+    }
+    free(out);
+    char p[900];
+    snprintf(p, sizeof p, "%s/job", result);
+    assert_true(file_has(p, "state: done"));
+    assert_true(file_has(p, "telemetry_tag: snapTask-root-"));
+    snprintf(p, sizeof p, "%s/job.out", result);
+    assert_true(file_has(p, "vms=v"));
+    char meta_a[900];
+    snprintf(meta_a, sizeof meta_a, "%s/metadata.json", result);
+    char want[128];
+    snprintf(want, sizeof want, "\"%s\"", host);
+    assert_true(file_has(meta_a, want));
+    snprintf(p, sizeof p, "%s/request", result);
+    assert_true(file_has(p, "img="));
+    /* a second job on the same node: its metadata differs from the first
+     * at least in the job's environment */
+    char out_file[800], id[72];
+    snprintf(out_file, sizeof out_file, "%s/second.out", tmp);
+    submit(id, sizeof id, out_file, "vms_per_node=1");
+    want_state done = {id, "done"};
+    wait_for(state_seen, &done, 60000);
+    char jdir[800], meta_b[900];
+    job_dir_of(out_file, jdir, sizeof jdir);
+    snprintf(meta_b, sizeof meta_b, "%s/metadata.json", jdir);
+    rc = fresco(&out, "hpc", "metadata", "diff", meta_a, meta_b, NULL, NULL);
+    assert_int_equal(rc, 1);
+    if (strstr(out, "env: changed SLURM_JOB_ID") == NULL || strstr(out, "difference") == NULL) {
+        fail_msg("diff:\n%s", out);
+    }
+    free(out);
+    rc = fresco(&out, "hpc", "metadata", "diff", meta_a, meta_a, NULL, NULL);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "0 differences"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_plain_job_unchanged, setup_slurm, teardown_hpc),
         cmocka_unit_test_setup_teardown(test_vm_job_end_to_end, setup_slurm, teardown_hpc),
+        cmocka_unit_test_setup_teardown(test_failed_job_torn_down, setup_slurm, teardown_hpc),
+        cmocka_unit_test_setup_teardown(test_cancelled_job_torn_down, setup_slurm, teardown_hpc),
+        cmocka_unit_test_setup_teardown(test_pbs_backend, setup_pbs, teardown_hpc),
+        cmocka_unit_test_setup_teardown(test_hostile_request_never_submitted, setup_slurm,
+                                        teardown_hpc),
+        cmocka_unit_test_setup_teardown(test_workload_and_metadata_diff, setup_slurm, teardown_hpc),
     };
-    (void)setup_pbs;
     return cmocka_run_group_tests_name("hpc_e2e", tests, group_setup, group_teardown);
 }
