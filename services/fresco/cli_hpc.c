@@ -277,6 +277,44 @@ static void on_signal(int sig)
     got_signal = sig;
 }
 
+/* Merges every <node>.json of mdir into dir/metadata.json. */
+static void merge_metadata(const char *mdir, const char *dir)
+{
+    DIR *d = opendir(mdir);
+    if (d == NULL) {
+        return;
+    }
+    char *paths[256];
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && n < 256) {
+        size_t l = strlen(de->d_name);
+        if (de->d_name[0] == '.' || l < 6 || strcmp(de->d_name + l - 5, ".json") != 0) {
+            continue;
+        }
+        char p[PATH_MAX + 300];
+        snprintf(p, sizeof p, "%s/%s", mdir, de->d_name);
+        paths[n] = strdup(p);
+        if (paths[n] != NULL) {
+            n++;
+        }
+    }
+    closedir(d);
+    if (n > 0) {
+        char merged[PATH_MAX + 32];
+        snprintf(merged, sizeof merged, "%s/metadata.json", dir);
+        fr_error e;
+        fr_error_clear(&e);
+        if (hpc_nodemeta_merge((const char *const *)paths, n, merged, &e) != 0) {
+            fprintf(stderr, "fresco hpc job-run: metadata: %s%s%s\n", e.where,
+                    e.where[0] ? ": " : "", e.message);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(paths[i]);
+    }
+}
+
 /* The VM job's wrapper: the batch system runs this on the job's first node. */
 static int cmd_job_run(const cli *c, int argc, char **argv)
 {
@@ -314,23 +352,26 @@ static int cmd_job_run(const cli *c, int argc, char **argv)
         fr_config_free(&hpc_spec, &hc);
         return 1;
     }
-    /* node metadata: written by the user into the job folder */
+    /* node metadata: each node's agent writes metadata/<node>.json into the
+     * job folder at its prologue; this node's also comes in the reply (kept
+     * when the agent could not write it). All of them merge into
+     * metadata.json, the job's artefact. */
     const char *meta = cli_str(res.result, "metadata");
     const char *node = cli_str(res.result, "node");
-    char mdir[PATH_MAX], mpath[PATH_MAX + 80], merged[PATH_MAX + 32];
+    char mdir[PATH_MAX], mpath[PATH_MAX + 80];
     snprintf(mdir, sizeof mdir, "%s/metadata", dir);
     mkdir(mdir, 0755);
-    if (meta[0] != '\0') {
-        snprintf(mpath, sizeof mpath, "%s/%s.json", mdir, node);
-        fr_error e;
-        fr_error_clear(&e);
-        if (hpc_write_file(mpath, meta, strlen(meta), 0644, &e) == 0) {
-            const char *paths[1] = {mpath};
-            snprintf(merged, sizeof merged, "%s/metadata.json", dir);
-            if (hpc_nodemeta_merge(paths, 1, merged, &e) != 0) {
-                fprintf(stderr, "fresco hpc job-run: metadata: %s\n", e.message);
-            }
+    snprintf(mpath, sizeof mpath, "%s/%s.json", mdir, node);
+    fr_error me;
+    fr_error_clear(&me);
+    struct stat mst;
+    if (lstat(mdir, &mst) != 0 || !S_ISDIR(mst.st_mode)) {
+        fprintf(stderr, "fresco hpc job-run: %s is not a folder: no node metadata\n", mdir);
+    } else {
+        if (meta[0] != '\0' && node[0] != '\0' && access(mpath, F_OK) != 0) {
+            hpc_write_file(mpath, meta, strlen(meta), 0644, &me);
         }
+        merge_metadata(mdir, dir);
     }
     fr_buf vms = FR_BUF_INIT;
     const fr_node *v = fr_node_get(res.result, "vms");

@@ -484,6 +484,70 @@ static void pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_with_body(pk, s, strlen(s));
 }
 
+/* Writes this node's metadata into the job folder as metadata/<node>.json,
+ * owned by the job's user: the folder is the user's, so nothing on the way
+ * is followed if it is a symlink (the folder itself, metadata/, the file),
+ * and the file is written whole (tmp + rename inside metadata/). The job
+ * wrapper merges what every node of the job wrote. */
+static int meta_to_job_dir(const char *dir, const char *node, uid_t uid, gid_t gid,
+                           const fr_buf *meta, fr_error *e)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        return fr_error_set(e, FR_EIO, dir, "open: %s", strerror(errno));
+    }
+    int rv = 0, mfd = -1, fd = -1;
+    if (mkdirat(dfd, "metadata", 0755) == 0) {
+        if (fchownat(dfd, "metadata", uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+            rv = fr_error_set(e, FR_EIO, dir, "metadata/: chown: %s", strerror(errno));
+        }
+    } else if (errno != EEXIST) {
+        rv = fr_error_set(e, FR_EIO, dir, "metadata/: mkdir: %s", strerror(errno));
+    }
+    if (rv == 0 &&
+        (mfd = openat(dfd, "metadata", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        rv = fr_error_set(e, FR_EIO, dir, "metadata/: %s", strerror(errno));
+    }
+    char name[96], tmp[112];
+    snprintf(name, sizeof name, "%s.json", node);
+    snprintf(tmp, sizeof tmp, ".%s.json.tmp", node);
+    if (rv == 0) {
+        unlinkat(mfd, tmp, 0);
+        fd = openat(mfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            rv = fr_error_set(e, FR_EIO, dir, "metadata/%s: %s", tmp, strerror(errno));
+        }
+    }
+    for (size_t off = 0; rv == 0 && off < meta->len;) {
+        ssize_t w = write(fd, meta->data + off, meta->len - off);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            rv = fr_error_set(e, FR_EIO, dir, "metadata/%s: write: %s", tmp, strerror(errno));
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (rv == 0 && fchown(fd, uid, gid) != 0) {
+        rv = fr_error_set(e, FR_EIO, dir, "metadata/%s: chown: %s", tmp, strerror(errno));
+    }
+    if (fd >= 0 && close(fd) != 0 && rv == 0) {
+        rv = fr_error_set(e, FR_EIO, dir, "metadata/%s: close: %s", tmp, strerror(errno));
+    }
+    if (rv == 0 && renameat(mfd, tmp, mfd, name) != 0) {
+        rv = fr_error_set(e, FR_EIO, dir, "metadata/%s: rename: %s", name, strerror(errno));
+    }
+    if (rv != 0 && mfd >= 0) {
+        unlinkat(mfd, tmp, 0);
+    }
+    if (mfd >= 0) {
+        close(mfd);
+    }
+    close(dfd);
+    return rv;
+}
+
 static int jobstart_locked(hpc_agent *a, const char *id, const char *dir_in, char *const *env,
                            msgpack_packer *pk, fr_error *e)
 {
@@ -637,6 +701,9 @@ static int jobstart_locked(hpc_agent *a, const char *id, const char *dir_in, cha
             fr_error_clear(&merr);
             if (hpc_nodemeta_collect(&mo, &meta, &merr) == 0) {
                 hpc_write_file(meta_path, meta.data, meta.len, 0644, NULL);
+                if (meta_to_job_dir(dir, a->node, ji.uid, ji.gid, &meta, &merr) != 0) {
+                    fr_warn("hpc", "job %s: node metadata: %s: %s", id, merr.where, merr.message);
+                }
             } else {
                 fr_warn("hpc", "job %s: node metadata: %s", id, merr.message);
             }

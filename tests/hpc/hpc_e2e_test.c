@@ -471,6 +471,61 @@ static void test_vm_job_end_to_end(void **st)
     assert_true(file_has(meta, want));
     assert_true(file_has(meta, "\"processes\""));
     assert_true(file_has(meta, "\"packages\""));
+    /* the node's own document, which the agent wrote */
+    snprintf(meta, sizeof meta, "%s/metadata/%s.json", jdir, host);
+    assert_true(file_has(meta, "\"versions\""));
+}
+
+/* The job folder is the user's: a symlink planted in it does not make the
+ * root agent write elsewhere. The job is held while the trap is set. */
+static void test_agent_follows_no_symlink(void **st)
+{
+    (void)st;
+    job_script("trap", false, 0);
+    char elsewhere[800];
+    snprintf(elsewhere, sizeof elsewhere, "%s/elsewhere", tmp);
+    mkdir(elsewhere, 0755);
+    char *out = NULL, out_file[800];
+    snprintf(out_file, sizeof out_file, "%s/trap.out", tmp);
+    int rc = fresco(&out, "qsub", "-h", "-o", out_file, "-vm", "vms_per_node=1", script_path);
+    if (rc != 0) {
+        fail_msg("fresco qsub -h -> %d:\n%s", rc, out);
+    }
+    char id[72];
+    snprintf(id, sizeof id, "%s", out);
+    id[strcspn(id, "\r\n")] = '\0';
+    free(out);
+    /* the newest job folder is this job's */
+    char jdir[1600] = "", p[1000];
+    snprintf(p, sizeof p, "%s/spool", tmp);
+    DIR *d = opendir(p);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char f[1400];
+        snprintf(f, sizeof f, "%s/%s/batch-id", p, de->d_name);
+        if (de->d_name[0] != '.' && file_has(f, id)) {
+            snprintf(jdir, sizeof jdir, "%s/%s", p, de->d_name);
+        }
+    }
+    closedir(d);
+    assert_true(jdir[0] != '\0');
+    char link[1700];
+    snprintf(link, sizeof link, "%s/metadata", jdir);
+    assert_int_equal(symlink(elsewhere, link), 0);
+    char *rel[] = {"/usr/bin/scontrol", "release", id, NULL};
+    rc = run(&out, rel);
+    if (rc != 0) {
+        fail_msg("scontrol release %s: %s", id, out);
+    }
+    free(out);
+    want_state done = {id, "done"};
+    wait_for(state_seen, &done, 60000);
+    snprintf(p, sizeof p, "%s/%s.json", elsewhere, host);
+    assert_false(exists(p));
+    /* the agent said why it wrote nothing; the job itself still ran */
+    assert_true(file_has(hpc.log, "metadata/: "));
+    assert_true(file_has(out_file, "vms=v"));
 }
 
 /* A job that fails is torn down, and the event says failed with its code. */
@@ -686,6 +741,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_plain_job_unchanged, setup_slurm, teardown_hpc),
         cmocka_unit_test_setup_teardown(test_vm_job_end_to_end, setup_slurm, teardown_hpc),
+        cmocka_unit_test_setup_teardown(test_agent_follows_no_symlink, setup_slurm, teardown_hpc),
         cmocka_unit_test_setup_teardown(test_failed_job_torn_down, setup_slurm, teardown_hpc),
         cmocka_unit_test_setup_teardown(test_cancelled_job_torn_down, setup_slurm, teardown_hpc),
         cmocka_unit_test_setup_teardown(test_pbs_backend, setup_pbs, teardown_hpc),
