@@ -22,7 +22,8 @@ trap 'rm -f "$reference" "$reference.new"' EXIT
 {
     echo "$begin"
     for bin in services/collector/fresco-collector services/processor/fresco-processor \
-        services/publisher/fresco-publisher services/fresco/fresco; do
+        services/publisher/fresco-publisher services/hpc/fresco-hpc \
+        services/fresco/fresco; do
         if [ ! -x "$build/$bin" ]; then
             echo "gen-config-doc: $build/$bin is not built" >&2
             exit 2
