@@ -183,6 +183,7 @@ int fr_ctl_reply_decode(const void *data, size_t len, fr_ctl_result *res)
 struct fr_ctl_reply {
     fr_buf result;
     msgpack_packer pk;
+    int64_t peer_uid; /* -1: the transport does not say */
     bool is_error;
     const char *code_name;
     int code;
@@ -217,8 +218,14 @@ int fr_ctl_reply_error(fr_ctl_reply *r, int code, const char *code_name, const c
     return code;
 }
 
+int64_t fr_ctl_reply_peer_uid(const fr_ctl_reply *r)
+{
+    return r->peer_uid;
+}
+
 static void reply_init(fr_ctl_reply *r)
 {
+    r->peer_uid = -1;
     fr_buf_reset(&r->result);
     msgpack_packer_init(&r->pk, &r->result, fr_buf_msgpack_write);
     r->is_error = false;
@@ -303,6 +310,10 @@ static void ctl_handle(ctl_worker *w, nng_msg *req)
     fr_ctl_server *s = w->srv;
     fr_ctl_reply *r = &w->reply;
     reply_init(r);
+    uint64_t uid;
+    if (nng_pipe_get_uint64(nng_msg_get_pipe(req), NNG_OPT_IPC_PEER_UID, &uid) == 0) {
+        r->peer_uid = (int64_t)uid;
+    }
     fr_doc doc = {0};
     const char *op = NULL;
     const fr_node *args = NULL;

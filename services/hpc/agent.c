@@ -548,13 +548,42 @@ static int meta_to_job_dir(const char *dir, const char *node, uid_t uid, gid_t g
     return rv;
 }
 
+bool hpc_job_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 64 || id[0] == '.') {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)id[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              strchr("._-[]", ch) != NULL)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int caller_may(int64_t caller, const hpc_jobinfo *ji, const char *id, fr_error *e)
+{
+    if (caller < 0 || caller == 0 || (ji != NULL && ji->have_ids && caller == (int64_t)ji->uid)) {
+        return 0;
+    }
+    return fr_error_set(e, FR_EINVAL, "caller", "uid %lld may not act on job %s (%s)",
+                        (long long)caller, id,
+                        ji != NULL ? "it is another user's" : "the batch system does not know it");
+}
+
 static int jobstart_locked(hpc_agent *a, const char *id, const char *dir_in, char *const *env,
-                           msgpack_packer *pk, fr_error *e)
+                           int64_t caller, msgpack_packer *pk, fr_error *e)
 {
     const hpc_conf *c = a->c;
     hpc_jobinfo ji;
     int rv = hpc_backend_info(c, id, &ji, e);
     if (rv != 0) {
+        return rv;
+    }
+    if ((rv = caller_may(caller, &ji, id, e)) != 0) {
         return rv;
     }
     if (ji.state != HPC_RUNNING && strcmp(ji.raw_state, "CONFIGURING") != 0) {
@@ -816,21 +845,34 @@ static int jobstart_locked(hpc_agent *a, const char *id, const char *dir_in, cha
 }
 
 int hpc_agent_jobstart(hpc_agent *a, const char *batch_id, const char *dir, char *const *env,
-                       msgpack_packer *pk, fr_error *e)
+                       int64_t caller, msgpack_packer *pk, fr_error *e)
 {
+    if (!hpc_job_id_ok(batch_id)) {
+        return fr_error_set(e, FR_EINVAL, "id", "'%.64s' is not a job id", batch_id);
+    }
     pthread_mutex_lock(&a->mu);
-    int rv = jobstart_locked(a, batch_id, dir, env, pk, e);
+    int rv = jobstart_locked(a, batch_id, dir, env, caller, pk, e);
     pthread_mutex_unlock(&a->mu);
     return rv;
 }
 
-int hpc_agent_jobend(hpc_agent *a, const char *batch_id, int exit_code, msgpack_packer *pk,
-                     fr_error *e)
+int hpc_agent_jobend(hpc_agent *a, const char *batch_id, int exit_code, int64_t caller,
+                     msgpack_packer *pk, fr_error *e)
 {
+    /* the id names a folder under run_dir: checked before anything else */
+    if (!hpc_job_id_ok(batch_id)) {
+        return fr_error_set(e, FR_EINVAL, "id", "'%.64s' is not a job id", batch_id);
+    }
     hpc_jobinfo ji;
     fr_error ignore;
-    if (hpc_backend_info(a->c, batch_id, &ji, &ignore) != 0 && strlen(batch_id) > 64) {
-        return fr_error_set(e, FR_EINVAL, "id", "not a job id");
+    bool known = hpc_backend_info(a->c, batch_id, &ji, &ignore) == 0;
+    if (!known) {
+        memset(&ji, 0, sizeof ji);
+        ji.exit_code = -1;
+    }
+    int crv = caller_may(caller, known ? &ji : NULL, batch_id, e);
+    if (crv != 0) {
+        return crv;
     }
     pthread_mutex_lock(&a->mu);
     char rdir[8192], dir[HPC_PATH_MAX] = "";

@@ -43,15 +43,24 @@ int hpc_vm_destroy(void *conn, const char *name, fr_error *e);
 
 /* Starts the job on this node. dir may be NULL (the prologue knows only the
  * id): then the batch system's script path names it. env: the job's
- * environment (NAME=value; filtered by env_allow), may be NULL. Packs the
- * reply map {job, node, vms: [names], metadata: text} with pk. */
+ * environment (NAME=value; filtered by env_allow), may be NULL. caller: the
+ * uid that asked (fr_ctl_reply_peer_uid), -1 when unknown; a known caller
+ * other than root must be the job's user (FR_EINVAL, where "caller").
+ * Packs the reply map {job, vm_job, node, dir, vms: [names], metadata:
+ * text} with pk ({job, vm_job: false} for a plain job). */
 int hpc_agent_jobstart(hpc_agent *a, const char *batch_id, const char *dir, char *const *env,
-                       msgpack_packer *pk, fr_error *e);
+                       int64_t caller, msgpack_packer *pk, fr_error *e);
 
 /* Ends the job on this node: tears everything down. exit_code -1 when
- * unknown (the epilogue). Packs {job, torn_down: bool, vms: n}. */
-int hpc_agent_jobend(hpc_agent *a, const char *batch_id, int exit_code, msgpack_packer *pk,
-                     fr_error *e);
+ * unknown (the epilogue). caller as for hpc_agent_jobstart; a job the batch
+ * system no longer knows may be ended by root or an unknown caller only.
+ * Packs {job, torn_down: bool, vms: n}. */
+int hpc_agent_jobend(hpc_agent *a, const char *batch_id, int exit_code, int64_t caller,
+                     msgpack_packer *pk, fr_error *e);
+
+/* Whether id is a batch job id fresco acts on: 1..64 bytes of
+ * [A-Za-z0-9._-[]], not starting with '.' (so never "." or ".."). */
+bool hpc_job_id_ok(const char *id);
 
 /* Domains the agent has running now (for status). */
 size_t hpc_agent_active(hpc_agent *a);

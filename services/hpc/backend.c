@@ -360,7 +360,7 @@ static int pbs_info(const hpc_conf *c, const char *id, hpc_jobinfo *ji, fr_error
 static int id_ok(const char *id)
 {
     size_t n = strlen(id);
-    if (n == 0 || n > 64) {
+    if (n == 0 || n > 64 || id[0] == '.') {
         return 0;
     }
     for (size_t i = 0; i < n; i++) {

@@ -299,6 +299,18 @@ static int op_submit(void *ctx, const fr_node *args, fr_ctl_reply *r)
         return fr_ctl_reply_error(r, FR_EINVAL, "bad_request", "uid",
                                   "jobs run as the service's own user; uid/user cannot be chosen");
     }
+    /* The job runs as this service's user. A root service takes that from
+     * root only, over ipc:// where the kernel names the caller: anyone
+     * else submits with `fresco qsub`, as themselves. */
+    int64_t caller = fr_ctl_reply_peer_uid(r);
+    if (geteuid() == 0 ? caller != 0 : (caller >= 0 && caller != (int64_t)geteuid())) {
+        free(argv);
+        return fr_ctl_reply_error(
+            r, FR_EINVAL, "forbidden", "caller",
+            "hpc.submit submits as uid %u: only that user may ask, over an ipc:// control "
+            "socket%s; users submit with `fresco qsub`",
+            (unsigned)geteuid(), caller < 0 ? " (this request came over tcp)" : "");
+    }
     hpc_ident_buf who;
     fr_error e;
     fr_error_clear(&e);
@@ -410,6 +422,19 @@ static int op_cancel(void *ctx, const fr_node *args, fr_ctl_reply *r)
     }
     fr_error e;
     fr_error_clear(&e);
+    /* over ipc:// a user may cancel their own jobs only */
+    int64_t caller = fr_ctl_reply_peer_uid(r);
+    if (caller > 0) {
+        hpc_jobinfo ji;
+        if ((rv = hpc_backend_info(hpc.c, id, &ji, &e)) != 0) {
+            return reply_err(r, rv, &e);
+        }
+        if (!ji.have_ids || (int64_t)ji.uid != caller) {
+            return fr_ctl_reply_error(r, FR_EINVAL, "forbidden", "caller",
+                                      "uid %lld may not cancel job %s: it is another user's",
+                                      (long long)caller, id);
+        }
+    }
     if ((rv = hpc_backend_cancel(hpc.c, id, &e)) != 0) {
         return reply_err(r, rv, &e);
     }
@@ -513,7 +538,8 @@ static int op_jobstart(void *ctx, const fr_node *args, fr_ctl_reply *r)
     }
     fr_error e;
     fr_error_clear(&e);
-    rv = hpc_agent_jobstart(hpc.agent, id, dir, env, fr_ctl_reply_packer(r), &e);
+    rv = hpc_agent_jobstart(hpc.agent, id, dir, env, fr_ctl_reply_peer_uid(r),
+                            fr_ctl_reply_packer(r), &e);
     free(env);
     if (rv != 0) {
         fr_warn("hpc", "job %s: start refused: %s%s%s", id, e.where, e.where[0] ? ": " : "",
@@ -536,7 +562,8 @@ static int op_jobend(void *ctx, const fr_node *args, fr_ctl_reply *r)
     fr_node_get_i64(args, "exit_code", &code);
     fr_error e;
     fr_error_clear(&e);
-    rv = hpc_agent_jobend(hpc.agent, id, (int)code, fr_ctl_reply_packer(r), &e);
+    rv = hpc_agent_jobend(hpc.agent, id, (int)code, fr_ctl_reply_peer_uid(r),
+                          fr_ctl_reply_packer(r), &e);
     if (rv != 0) {
         return reply_err(r, rv, &e);
     }
@@ -576,7 +603,11 @@ static int hpc_start(fr_service *svc, void *confp)
         fr_error("hpc", "%s: %s", e.where, e.message);
         return rv;
     }
-    if (mkdir(c->spool, 01777) != 0 && errno != EEXIST) {
+    /* every user makes job folders in it: sticky and world-writable, as
+     * /tmp (chmod, since mkdir's mode passes through the umask) */
+    if (mkdir(c->spool, 01777) == 0) {
+        chmod(c->spool, 01777);
+    } else if (errno != EEXIST) {
         fr_warn("hpc", "spool %s: %s", c->spool, strerror(errno));
     }
     if (pthread_create(&hpc.poller, NULL, poll_run, NULL) != 0) {

@@ -145,7 +145,8 @@ static void write_or_fail(const char *path, const char *text, mode_t mode)
     chmod(path, mode);
 }
 
-/* The policy and fresco-hpc with it: backend slurm or pbs. */
+/* The policy and fresco-hpc with it: backend slurm or pbs, control at
+ * hpc_ctl. */
 static void hpc_up(const char *backend)
 {
     char text[4096];
@@ -273,6 +274,29 @@ static int setup_slurm(void **st)
         skip();
     }
     hpc_up("slurm");
+    return 0;
+}
+
+static char tcp_ctl[64];
+
+/* fresco-hpc on an ipc:// control socket, where callers are known. */
+static int setup_ipc(void **st)
+{
+    (void)st;
+    if (!have_slurm || access("/usr/sbin/runuser", X_OK) != 0) {
+        skip();
+    }
+    snprintf(tcp_ctl, sizeof tcp_ctl, "%s", hpc_ctl);
+    snprintf(hpc_ctl, sizeof hpc_ctl, "ipc://%s/hpc.sock", tmp);
+    hpc_up("slurm");
+    return 0;
+}
+
+static int teardown_ipc(void **st)
+{
+    (void)st;
+    hpc_down();
+    snprintf(hpc_ctl, sizeof hpc_ctl, "%s", tcp_ctl);
     return 0;
 }
 
@@ -569,6 +593,21 @@ static bool status_cancelled(void *arg)
     return yes;
 }
 
+static bool slurm_cancelled(void *arg)
+{
+    char *out = NULL;
+    char *sq[] = {"/usr/bin/scontrol", "show", "job", (char *)arg, NULL};
+    run(&out, sq);
+    bool yes = strstr(out, "JobState=CANCELLED") != NULL;
+    free(out);
+    return yes;
+}
+
+static bool wait_until_cancelled(const char *id)
+{
+    return tst_wait_until(slurm_cancelled, (void *)id, 30000);
+}
+
 /* fresco hpc cancel: Slurm kills the job, the epilogue tears down. */
 static void test_cancelled_job_torn_down(void **st)
 {
@@ -736,6 +775,74 @@ static void test_workload_and_metadata_diff(void **st)
     free(out);
 }
 
+/* Over ipc:// the agent knows who calls: another user cannot cancel,
+ * start or end a job that is not theirs, nor name a folder outside
+ * run_dir with an id like "../victim"; root can. */
+static void test_ipc_callers_checked(void **st)
+{
+    (void)st;
+    job_script("ipc", false, 0);
+    char *out = NULL, out_file[800];
+    snprintf(out_file, sizeof out_file, "%s/ipc.out", tmp);
+    int rc = fresco(&out, "qsub", "-h", "-o", out_file, "-vm", "vms_per_node=1", script_path);
+    if (rc != 0) {
+        fail_msg("fresco qsub -h -> %d:\n%s", rc, out);
+    }
+    char id[72];
+    snprintf(id, sizeof id, "%s", out);
+    id[strcspn(id, "\r\n")] = '\0';
+    free(out);
+    /* a copy of fresco that nobody can run, wherever the build is */
+    char copy[800];
+    snprintf(copy, sizeof copy, "%s/fresco-copy", tmp);
+    char *cp[] = {"/bin/cp", fresco_bin, copy, NULL};
+    assert_int_equal(run(&out, cp), 0);
+    free(out);
+    chmod(copy, 0755);
+    char victim[800], keep[900];
+    snprintf(victim, sizeof victim, "%s/victim", tmp);
+    mkdir(victim, 0755);
+    snprintf(keep, sizeof keep, "%s/keep", victim);
+    write_or_fail(keep, "mine", 0644);
+    char addr[128];
+    snprintf(addr, sizeof addr, "--hpc=%s", hpc_ctl);
+    const char *as_nobody[][3] = {
+        {"cancel", id, "another user's"},
+        {"epilogue", id, "may not act on job"},
+        {"prologue", id, "may not act on job"},
+        {"epilogue", "../victim", "not a job id"},
+    };
+    for (size_t i = 0; i < sizeof as_nobody / sizeof as_nobody[0]; i++) {
+        char *argv[] = {"/usr/sbin/runuser",
+                        "-u",
+                        "nobody",
+                        "--",
+                        copy,
+                        addr,
+                        "hpc",
+                        (char *)as_nobody[i][0],
+                        (char *)as_nobody[i][1],
+                        NULL};
+        run(&out, argv);
+        if (strstr(out, as_nobody[i][2]) == NULL) {
+            fail_msg("nobody: fresco hpc %s %s said:\n%s", as_nobody[i][0], as_nobody[i][1], out);
+        }
+        free(out);
+    }
+    assert_true(file_has(keep, "mine"));
+    char *sq[] = {"/usr/bin/squeue", "-h", "-j", id, "-o", "%T", NULL};
+    run(&out, sq);
+    assert_non_null(strstr(out, "PENDING"));
+    free(out);
+    /* root may */
+    rc = fresco(&out, addr, "hpc", "cancel", id, NULL, NULL, NULL);
+    if (rc != 0) {
+        fail_msg("root: fresco hpc cancel %s -> %d: %s", id, rc, out);
+    }
+    free(out);
+    assert_true(wait_until_cancelled(id));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -745,6 +852,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_job_torn_down, setup_slurm, teardown_hpc),
         cmocka_unit_test_setup_teardown(test_cancelled_job_torn_down, setup_slurm, teardown_hpc),
         cmocka_unit_test_setup_teardown(test_pbs_backend, setup_pbs, teardown_hpc),
+        cmocka_unit_test_setup_teardown(test_ipc_callers_checked, setup_ipc, teardown_ipc),
         cmocka_unit_test_setup_teardown(test_hostile_request_never_submitted, setup_slurm,
                                         teardown_hpc),
         cmocka_unit_test_setup_teardown(test_workload_and_metadata_diff, setup_slurm, teardown_hpc),

@@ -218,6 +218,9 @@ void tst_service_start_at(tst_service *s, const char *name, const char *logdir, 
     /* One log per start: a restarted service's earlier log stays. */
     static int starts;
     const char *port = strrchr(s->control, ':');
+    if (port != NULL && strchr(port, '/') != NULL) {
+        port = ":ipc"; /* ipc:///path: no port to name the log by */
+    }
     snprintf(s->log, sizeof(s->log), "%s/%s-%s-%d.log", logdir, name, port ? port + 1 : "x",
              ++starts);
     char bin[512], rel[128], a1[128], a2[128];

@@ -41,6 +41,11 @@ msgpack_packer *fr_ctl_reply_packer(fr_ctl_reply *r);
 int fr_ctl_reply_error(fr_ctl_reply *r, int code, const char *code_name, const char *where,
                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* The caller's uid when the request came over ipc:// (the kernel's word
+ * for it), or -1 over tcp:// and tls+tcp://, where nothing vouches for the
+ * caller. Handlers that act for users check it. */
+int64_t fr_ctl_reply_peer_uid(const fr_ctl_reply *r);
+
 /* An op handler. args is the request's "args" node (an empty map when the
  * request had none); it is valid only during the call. Returning a negative
  * code without calling fr_ctl_reply_error() replies with that code and
