@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <yaml.h>
@@ -296,11 +297,26 @@ static int listed(const fr_strlist *l, const char *k)
 
 /* Copies the whitelisted top-level keys of the user's cloud-config file
  * into the emitter (inside the open mapping). */
-static int user_metadata(const hpc_conf *c, const char *path, yout *y, fr_error *e)
+static int user_metadata(const hpc_conf *c, const char *path, uid_t uid, gid_t gid, yout *y,
+                         fr_error *e)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         return fr_error_set(e, FR_EIO, path, "metadata: cannot open: %s", strerror(errno));
+    }
+    /* The agent reads this as root: what it opened (whatever a symlink
+     * swapped since the request was checked) must be a regular file the
+     * job's user may read by its own mode bits. */
+    struct stat st;
+    bool may = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+               (uid == 0 || (st.st_uid == uid   ? (st.st_mode & S_IRUSR) != 0
+                             : st.st_gid == gid ? (st.st_mode & S_IRGRP) != 0
+                                                : (st.st_mode & S_IROTH) != 0));
+    if (!may) {
+        fclose(f);
+        return fr_error_set(e, FR_EINVAL, "metadata",
+                            "key 'metadata': '%s' is not a regular file uid %u can read", path,
+                            (unsigned)uid);
     }
     yaml_parser_t p;
     yaml_parser_initialize(&p);
@@ -530,7 +546,7 @@ int hpc_gen_user_data(const hpc_conf *c, const hpc_vmspec *s, const hpc_job *j, 
     }
     fr_buf_free(&env);
     if (rv == 0 && s->metadata[0] != '\0') {
-        rv = user_metadata(c, s->metadata, &y, e);
+        rv = user_metadata(c, s->metadata, j->uid, j->gid, &y, e);
     }
     rv = rv ? rv : y_map(&y, 0);
     yaml_document_end_event_initialize(&ev, 1);

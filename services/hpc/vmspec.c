@@ -315,7 +315,9 @@ int hpc_vmspec_parse_lines(hpc_vmspec *s, const char *text, size_t len, const ch
     return 0;
 }
 
-bool hpc_readable_by(const char *path, uid_t uid, gid_t gid)
+/* Whether uid/gid have the want bits (4 read, 2 write) on the regular file
+ * at path, and may search every folder on the way. */
+static bool access_by(const char *path, uid_t uid, gid_t gid, mode_t want)
 {
     if (uid == 0) {
         return true;
@@ -336,11 +338,11 @@ bool hpc_readable_by(const char *path, uid_t uid, gid_t gid)
             return false;
         }
         bool last = s == NULL;
-        mode_t need = last ? 4 : 1; /* r for the file, x for folders */
+        mode_t need = last ? want : 1; /* r (and w) for the file, x for folders */
         mode_t bits = st.st_uid == uid   ? (st.st_mode >> 6) & 7
                       : st.st_gid == gid ? (st.st_mode >> 3) & 7
                                          : st.st_mode & 7;
-        if ((bits & need) == 0) {
+        if ((bits & need) != need) {
             return false;
         }
         if (last) {
@@ -348,6 +350,11 @@ bool hpc_readable_by(const char *path, uid_t uid, gid_t gid)
         }
         *s = '/';
     }
+}
+
+bool hpc_readable_by(const char *path, uid_t uid, gid_t gid)
+{
+    return access_by(path, uid, gid, 4);
 }
 
 int hpc_image_resolve(const char *name, const hpc_conf *c, const char *key, uid_t uid, gid_t gid,
@@ -556,9 +563,19 @@ int hpc_vmspec_resolve(hpc_vmspec *s, const hpc_conf *c, uid_t uid, gid_t gid, f
                                 "key 'disk': '%s' must be an absolute path to an existing file",
                                 s->disk);
         }
-        if ((rv = user_file("disk", real, uid, gid, e)) != 0) {
-            return rv;
+        /* attached read-write: the user must be able to write it too */
+        if (!access_by(real, uid, gid, 6)) {
+            return fr_error_set(e, FR_EINVAL, "disk",
+                                "key 'disk': '%s' is not a regular file the job's user (uid %u) "
+                                "can read and write",
+                                s->disk, (unsigned)uid);
         }
+        if (strlen(real) >= sizeof s->disk || !hpc_safe_path(real, true)) {
+            return fr_error_set(e, FR_EINVAL, "disk", "key 'disk': '%s' resolves to '%.200s'",
+                                s->disk, real);
+        }
+        /* the domain names the file that was checked, not the link to it */
+        snprintf(s->disk, sizeof s->disk, "%s", real);
     }
     if ((rv = user_file("vm_prologue", s->vm_prologue, uid, gid, e)) != 0 ||
         (rv = user_file("vm_epilogue", s->vm_epilogue, uid, gid, e)) != 0 ||

@@ -57,6 +57,7 @@ static int setup(void **st)
     write_or_fail(p, "osv");
     snprintf(p, sizeof p, "%s/scratch.qcow2", tmp);
     write_or_fail(p, "disk");
+    chmod(p, 0666); /* the guest writes its user disk: the user must be able to */
     write_or_fail(script, "#!/bin/sh\necho hi\n");
     snprintf(p, sizeof p, "%s/hpc.yaml", tmp);
     snprintf(text, sizeof text,

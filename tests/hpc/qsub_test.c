@@ -230,8 +230,11 @@ static void test_user_files_checked_against_the_user(void **st)
     load_policy("allow_user_images: true\n");
     const hostile on[] = {{vm_img, "img", "read"}};
     refuse_all(&nobody_id, on, 1);
-    /* readable to them: accepted */
+    /* readable to them: accepted as an image; not as a disk, which the
+     * guest writes */
     chmod(secret, 0644);
+    const hostile ro[] = {{vm_disk, "disk", "read and write"}};
+    refuse_all(&nobody_id, ro, 1);
     char gf[800];
     hpc_submit_result res;
     fr_error e;
