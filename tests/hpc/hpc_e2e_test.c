@@ -180,8 +180,23 @@ static void hpc_up(const char *backend)
     nseen = 0;
 }
 
+static bool slurm_idle(void *arg)
+{
+    (void)arg;
+    char *out = NULL;
+    char *sq[] = {"/usr/bin/squeue", "-h", "-t", "CONFIGURING,RUNNING,COMPLETING", NULL};
+    int rc = run(&out, sq);
+    bool idle = rc == 0 && out[0] == '\0';
+    free(out);
+    return idle;
+}
+
+/* Stops fresco-hpc once Slurm's epilogues (which call it) are through. */
 static void hpc_down(void)
 {
+    if (!tst_wait_until(slurm_idle, NULL, 30000)) {
+        fprintf(stderr, "hpc_down: Slurm still has jobs running or completing\n");
+    }
     fr_event_sub_close(sub);
     sub = NULL;
     tst_service_stop(&hpc, 15000);
