@@ -428,18 +428,31 @@ static int cmd_job_run(const cli *c, int argc, char **argv)
                             "API; this build runs Linux guests over ssh only\n");
             st = 1;
         } else {
-            /* the script on stdin of a shell in the first guest: no user
-             * value on the remote command line */
-            char *av[] = {"ssh",
-                          "-o",
-                          "BatchMode=yes",
-                          "-o",
-                          "StrictHostKeyChecking=accept-new",
-                          (char *)(first ? first : "localhost"),
-                          "/bin/sh",
-                          "-s",
-                          NULL};
-            st = run_wait(av, steps[k], envp);
+            /* the script on stdin, run as a file by a shell in the first
+             * guest, with the wrapper's variables and the job's arguments
+             * as single-quoted words (hpc_guest_command) */
+            const char *genv[] = {e_vms, e_dir, NULL};
+            fr_buf line = FR_BUF_INIT;
+            int grv = hpc_guest_command(&line, genv, k == 1 ? argv + 1 : NULL,
+                                        k == 1 && argc > 1 ? (size_t)(argc - 1) : 0);
+            grv = grv ? grv : fr_buf_append(&line, "", 1);
+            if (grv != 0) {
+                fprintf(stderr, "fresco hpc job-run: cannot build the guest command: %s\n",
+                        fr_strerror(grv));
+                st = 1;
+            } else {
+                char *av[] = {"ssh",
+                              "-o",
+                              "BatchMode=yes",
+                              "-o",
+                              "StrictHostKeyChecking=accept-new",
+                              (char *)(first ? first : "localhost"),
+                              "--",
+                              (char *)line.data,
+                              NULL};
+                st = run_wait(av, steps[k], envp);
+            }
+            fr_buf_free(&line);
         }
         if (k == 1) {
             status = st;

@@ -269,6 +269,9 @@ static int slurm_info(const hpc_conf *c, const char *id, hpc_jobinfo *ji, fr_err
     field(rec, "WorkDir", ji->workdir, sizeof ji->workdir);
     field(rec, "JobName", ji->name, sizeof ji->name);
     ji->state = slurm_state(ji->raw_state, ji->exit_code);
+    if (ji->state != HPC_DONE && ji->state != HPC_FAILED) {
+        ji->exit_code = -1; /* Slurm shows 0:0 until the job ends */
+    }
     if (field(rec, "NodeList", buf, sizeof buf) == 0) {
         rv = expand_nodes(c, buf, ji, e);
     }

@@ -1,6 +1,7 @@
 /* Domain XML, cloud-config and seeds for a VM job's guests. */
 #include "gen.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -791,5 +792,35 @@ int hpc_gen_node(const hpc_conf *c, const hpc_vmspec *s, const hpc_job *j, const
     fr_buf_free(&ud);
     fr_buf_free(&md);
     fr_buf_free(&dom);
+    return rv;
+}
+
+int hpc_guest_command(fr_buf *out, const char *const *env, char *const *args, size_t nargs)
+{
+    static const char body[] =
+        "if [ -r /etc/profile.d/fresco-job.sh ]; then . /etc/profile.d/fresco-job.sh; fi; "
+        "f=$(mktemp) && cat >\"$f\" && chmod 700 \"$f\" && exec \"$f\" \"$@\"";
+    int rv = fr_buf_puts(out, "env");
+    for (size_t i = 0; env != NULL && env[i] != NULL && rv == 0; i++) {
+        const char *eq = strchr(env[i], '=');
+        size_t nl = eq != NULL ? (size_t)(eq - env[i]) : 0;
+        bool ok = nl > 0 && !isdigit((unsigned char)env[i][0]);
+        for (size_t k = 0; ok && k < nl; k++) {
+            ok = isalnum((unsigned char)env[i][k]) || env[i][k] == '_';
+        }
+        if (!ok) {
+            return FR_EINVAL;
+        }
+        rv = fr_buf_puts(out, " ");
+        rv = rv ? rv : fr_buf_append(out, env[i], nl + 1);
+        rv = rv ? rv : hpc_shell_quote(out, eq + 1);
+    }
+    rv = rv ? rv : fr_buf_puts(out, " sh -c ");
+    rv = rv ? rv : hpc_shell_quote(out, body);
+    rv = rv ? rv : fr_buf_puts(out, " fresco-job");
+    for (size_t i = 0; i < nargs && rv == 0; i++) {
+        rv = fr_buf_puts(out, " ");
+        rv = rv ? rv : hpc_shell_quote(out, args[i]);
+    }
     return rv;
 }

@@ -66,6 +66,14 @@ int hpc_xml_escape(fr_buf *b, const char *s);
 /* Appends s to b as one single-quoted shell word. */
 int hpc_shell_quote(fr_buf *b, const char *s);
 
+/* The one command line ssh hands the guest's shell to run a job step: the
+ * script comes on stdin and is run as a file (so its #! line counts), with
+ * env ("NAME=value" entries, NULL-terminated) exported, the job
+ * environment fresco wrote (/etc/profile.d/fresco-job.sh) read first, and
+ * args as its arguments. Every value is one single-quoted word. Names must
+ * be [A-Za-z_][A-Za-z0-9_]* (FR_EINVAL otherwise). Appends to out. */
+int hpc_guest_command(fr_buf *out, const char *const *env, char *const *args, size_t nargs);
+
 /* Whether s (n bytes) is valid UTF-8 without NUL. */
 int hpc_utf8_valid(const char *s, size_t n);
 

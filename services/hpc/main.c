@@ -212,8 +212,18 @@ static void poll_once(void)
 static void *poll_run(void *arg)
 {
     (void)arg;
+    /* One host follows the shared spool (server_hostname), or every host
+     * when the key is unset (one machine, or one spool per node). */
+    const char *srv = hpc.c->server_hostname;
+    bool follow = srv == NULL || srv[0] == '\0' || hpc_regex_match(srv, fr_service_node(hpc.svc));
+    if (!follow) {
+        fr_info("hpc", "node %s is not server_hostname: job events come from the server",
+                fr_service_node(hpc.svc));
+    }
     while (!atomic_load(&hpc.stopping)) {
-        poll_once();
+        if (follow) {
+            poll_once();
+        }
         pthread_mutex_lock(&hpc.wake_mu);
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

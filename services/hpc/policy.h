@@ -30,7 +30,6 @@ typedef struct hpc_conf {
     int64_t max_vms_per_node;
     int64_t node_cores;      /* cores of a compute node (0: checked only by the agent) */
     int64_t node_ram;        /* RAM of a compute node, bytes (0: likewise) */
-    char *static_ip_mapping; /* file: "<vm hostname> <ip>" per line */
     int64_t boot_timeout_ms; /* TIMEOUT */
     char *server_hostname;   /* SERVER_HOSTNAME: regex of hosts where plain qsub is the server's */
     char *real_qsub;         /* REAL_QSUB_ON_SERVER / _ON_NODES */

@@ -431,6 +431,60 @@ static void test_escapers(void **st)
     assert_false(hpc_utf8_valid("a\0b", 3));
 }
 
+/* What ssh hands the guest's shell: run here by sh -c, as the remote shell
+ * would, with the script on stdin. Hostile arguments and values arrive as
+ * they are; the script's #! line is honoured. */
+static char *run_guest_line(const char *line, const char *script_text)
+{
+    char in[800], out[800];
+    snprintf(in, sizeof in, "%s/guest-in.sh", tmp);
+    snprintf(out, sizeof out, "%s/guest-out", tmp);
+    write_or_fail(in, script_text);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        freopen(in, "r", stdin);
+        freopen(out, "w", stdout);
+        execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    return tst_slurp(out);
+}
+
+static void test_guest_command(void **st)
+{
+    (void)st;
+    char a1[900], v1[900];
+    snprintf(a1, sizeof a1, "$(touch %s)", marker);
+    snprintf(v1, sizeof v1, "FRESCO_VMS=vn0-0 vn0-1 `touch %s` '\"", marker);
+    const char *env[] = {v1, "FRESCO_JOB_DIR=/x/y", NULL};
+    char *args[] = {a1, "two words", "it's", "", ";rm -rf /"};
+    fr_buf b = FR_BUF_INIT;
+    assert_fr_ok(hpc_guest_command(&b, env, args, 5));
+    fr_buf_append(&b, "", 1);
+    char *got = run_guest_line((char *)b.data, "#!/bin/sh\nprintf '%s|' \"$FRESCO_VMS\" "
+                                               "\"$FRESCO_JOB_DIR\" \"$#\" \"$@\"\n");
+    char want[3000];
+    snprintf(want, sizeof want, "%s|/x/y|5|%s|two words|it's||;rm -rf /|", v1 + 11, a1);
+    assert_string_equal(got, want);
+    free(got);
+    assert_false(exists(marker));
+    /* a script for another interpreter runs in it */
+    got = run_guest_line((char *)b.data, "#!/bin/bash\nprintf '%s' \"${BASH_VERSION:+bash}\"\n");
+    assert_string_equal(got, "bash");
+    free(got);
+    fr_buf_free(&b);
+    /* a variable name that is not one is refused */
+    const char *bad[] = {"A;B=1", NULL};
+    fr_buf c = FR_BUF_INIT;
+    assert_int_equal(hpc_guest_command(&c, bad, NULL, 0), FR_EINVAL);
+    fr_buf_free(&c);
+}
+
 /* Job names and other qsub options are arguments, never shell text: they
  * reach sbatch as one argument each, as given. */
 static void test_options_stay_arguments(void **st)
@@ -631,6 +685,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metadata_whitelist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_environment_rendered_harmless, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escapers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guest_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options_stay_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directives_and_precedence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resources_raised, setup, teardown),
