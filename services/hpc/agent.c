@@ -632,8 +632,6 @@ static int jobstart_locked(hpc_agent *a, const char *id, const char *dir_in, cha
         return fr_error_set(e, FR_EINVAL, "dir", "%s is not a folder", dir);
     }
     if (!ji.have_ids) {
-        struct passwd *pw = NULL;
-        (void)pw;
         return fr_error_set(e, FR_EPROTO, id, "the batch system gave no uid/gid for job %s", id);
     }
     if (st.st_uid != ji.uid) {
@@ -763,16 +761,18 @@ static int jobstart_locked(hpc_agent *a, const char *id, const char *dir_in, cha
             snprintf(b[k].xml_path, sizeof b[k].xml_path, "%s/%s.xml", rdir, host);
         }
         pthread_t th[64];
-        int64_t nth = 0;
+        bool started[64] = {false};
         for (int64_t k = 0; k < s.vms_per_node && rv == 0; k++) {
             if (c->parallel && k < 64 && pthread_create(&th[k], NULL, boot_one, &b[k]) == 0) {
-                nth = k + 1;
+                started[k] = true;
                 continue;
             }
-            boot_one(&b[k]);
+            boot_one(&b[k]); /* no thread: this guest boots here */
         }
-        for (int64_t k = 0; k < nth; k++) {
-            pthread_join(th[k], NULL);
+        for (int64_t k = 0; k < s.vms_per_node && k < 64; k++) {
+            if (started[k]) {
+                pthread_join(th[k], NULL);
+            }
         }
         char dpath[8192];
         snprintf(dpath, sizeof dpath, "%s/domains", rdir);

@@ -75,7 +75,11 @@ static void publish(const tracked *t, const char *node)
     fr_event_publish(fr_service_events(hpc.svc), "hpc/job", b.data, b.len);
     fr_buf_free(&b);
     atomic_fetch_add(hpc.c_events, 1);
-    fr_info("hpc", "job %s: %s%s", t->id, s, t->exit_code >= 0 ? "" : "");
+    if (t->exit_code >= 0) {
+        fr_info("hpc", "job %s: %s (exit %d)", t->id, s, t->exit_code);
+    } else {
+        fr_info("hpc", "job %s: %s", t->id, s);
+    }
 }
 
 static bool final(hpc_state s)
@@ -249,6 +253,28 @@ static int reply_err(fr_ctl_reply *r, int rv, const fr_error *e)
                               e->message[0] ? e->message : fr_strerror(rv));
 }
 
+/* Refuses keys of args not in keys (NULL-terminated): a misspelt key is an
+ * error, not a silent default. */
+static int only_keys(const fr_node *args, const char *const *keys, fr_ctl_reply *r)
+{
+    if (args == NULL || args->type != FR_NODE_MAP) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < args->len; i++) {
+        const fr_node *k = &args->v.kv[2 * i];
+        bool known = false;
+        for (size_t j = 0; keys[j] != NULL && k->type == FR_NODE_STR; j++) {
+            known |= strlen(keys[j]) == k->len && memcmp(keys[j], k->v.str, k->len) == 0;
+        }
+        if (!known) {
+            return fr_ctl_reply_error(r, FR_EUNKNOWN, "bad_request", "args", "unknown key \"%.*s\"",
+                                      k->type == FR_NODE_STR ? (int)k->len : 1,
+                                      k->type == FR_NODE_STR ? k->v.str : "?");
+        }
+    }
+    return 0;
+}
+
 static int need_str(const fr_node *args, const char *key, const char **out, fr_ctl_reply *r)
 {
     int rv = fr_node_get_str(args, key, out);
@@ -298,6 +324,10 @@ static int str_array(const fr_node *args, const char *key, char ***out, size_t *
 static int op_submit(void *ctx, const fr_node *args, fr_ctl_reply *r)
 {
     (void)ctx;
+    static const char *const keys[] = {"args", "uid", "user", NULL};
+    if (only_keys(args, keys, r) != 0) {
+        return FR_EUNKNOWN;
+    }
     char **argv;
     size_t argc;
     int rv = str_array(args, "args", &argv, &argc, r);
@@ -375,6 +405,10 @@ static int op_submit(void *ctx, const fr_node *args, fr_ctl_reply *r)
 static int op_status(void *ctx, const fr_node *args, fr_ctl_reply *r)
 {
     (void)ctx;
+    static const char *const keys[] = {"id", NULL};
+    if (only_keys(args, keys, r) != 0) {
+        return FR_EUNKNOWN;
+    }
     const char *id;
     int rv = need_str(args, "id", &id, r);
     if (rv != 0) {
@@ -425,6 +459,10 @@ static int op_status(void *ctx, const fr_node *args, fr_ctl_reply *r)
 static int op_cancel(void *ctx, const fr_node *args, fr_ctl_reply *r)
 {
     (void)ctx;
+    static const char *const keys[] = {"id", NULL};
+    if (only_keys(args, keys, r) != 0) {
+        return FR_EUNKNOWN;
+    }
     const char *id;
     int rv = need_str(args, "id", &id, r);
     if (rv != 0) {
@@ -533,6 +571,10 @@ static int op_images(void *ctx, const fr_node *args, fr_ctl_reply *r)
 static int op_jobstart(void *ctx, const fr_node *args, fr_ctl_reply *r)
 {
     (void)ctx;
+    static const char *const keys[] = {"id", "dir", "env", NULL};
+    if (only_keys(args, keys, r) != 0) {
+        return FR_EUNKNOWN;
+    }
     const char *id, *dir = NULL;
     int rv = need_str(args, "id", &id, r);
     if (rv != 0) {
@@ -563,13 +605,21 @@ static int op_jobstart(void *ctx, const fr_node *args, fr_ctl_reply *r)
 static int op_jobend(void *ctx, const fr_node *args, fr_ctl_reply *r)
 {
     (void)ctx;
+    static const char *const keys[] = {"id", "exit_code", NULL};
+    if (only_keys(args, keys, r) != 0) {
+        return FR_EUNKNOWN;
+    }
     const char *id;
     int rv = need_str(args, "id", &id, r);
     if (rv != 0) {
         return rv;
     }
     int64_t code = -1;
-    fr_node_get_i64(args, "exit_code", &code);
+    if (fr_node_get(args, "exit_code") != NULL &&
+        (fr_node_get_i64(args, "exit_code", &code) != 0 || code < 0 || code > 255)) {
+        return fr_ctl_reply_error(r, FR_EINVAL, "bad_request", "exit_code",
+                                  "\"exit_code\" must be a whole number 0..255");
+    }
     fr_error e;
     fr_error_clear(&e);
     rv = hpc_agent_jobend(hpc.agent, id, (int)code, fr_ctl_reply_peer_uid(r),

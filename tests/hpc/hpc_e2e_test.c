@@ -732,6 +732,27 @@ static void test_hostile_request_never_submitted(void **st)
     free(out);
     assert_int_equal(spool_entries(), before);
     assert_false(exists(marker));
+    /* the ops read their arguments strictly */
+    fr_buf a = FR_BUF_INIT;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &a, fr_buf_msgpack_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "id", 2);
+    msgpack_pack_str_with_body(&pk, "1", 1);
+    msgpack_pack_str_with_body(&pk, "exit_cod", 8);
+    msgpack_pack_int(&pk, 0);
+    fr_ctl_result res;
+    assert_int_equal(fr_ctl_call(hpc.cli, "hpc.jobend", a.data, a.len, 10000, &res), FR_EREMOTE);
+    assert_non_null(strstr(res.error_message, "exit_cod"));
+    fr_ctl_result_free(&res);
+    fr_buf_reset(&a);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "id", 2);
+    msgpack_pack_str_with_body(&pk, "../../etc", 9);
+    assert_int_equal(fr_ctl_call(hpc.cli, "hpc.jobend", a.data, a.len, 10000, &res), FR_EREMOTE);
+    assert_string_equal(res.error_where, "id");
+    fr_ctl_result_free(&res);
+    fr_buf_free(&a);
     run(&out, argv);
     assert_int_equal(count_of(out, "JobId="), jobs_before);
     free(out);
