@@ -393,20 +393,8 @@ int cli_workload_run(const char *file, const char *out_dir, int64_t timeout_ms)
         }
     }
     char tag[256] = "";
-    if (hc.monitoring_enabled) {
-        size_t o = 0;
-        for (const char *p = hc.monitoring_tag; *p != '\0' && o + 70 < sizeof tag;) {
-            if (strncmp(p, "[username]", 10) == 0) {
-                o += (size_t)snprintf(tag + o, sizeof tag - o, "%.63s", who.user);
-                p += 10;
-            } else if (strncmp(p, "[jobid]", 7) == 0) {
-                o += (size_t)snprintf(tag + o, sizeof tag - o, "%.63s", res.id);
-                p += 7;
-            } else {
-                tag[o++] = *p++;
-            }
-        }
-        tag[o] = '\0';
+    if (hc.monitoring_enabled && hpc_task_tag(&hc, who.user, res.id, tag, sizeof tag) != 0) {
+        tag[0] = '\0';
     }
     snprintf(path, sizeof path, "%s/job", abs_result);
     FILE *jf = fopen(path, "w");

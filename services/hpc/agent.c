@@ -255,34 +255,6 @@ static int copy_file(const char *src, const char *dst, fr_error *e)
 
 /* ---- the job's collector task ---- */
 
-static int tag_of(const hpc_conf *c, const char *user, const char *id, char *out, size_t len)
-{
-    size_t o = 0;
-    for (const char *p = c->monitoring_tag; *p != '\0' && o + 1 < len;) {
-        const char *rep = NULL;
-        size_t skip = 1;
-        if (strncmp(p, "[username]", 10) == 0) {
-            rep = user;
-            skip = 10;
-        } else if (strncmp(p, "[jobid]", 7) == 0) {
-            rep = id;
-            skip = 7;
-        }
-        if (rep != NULL) {
-            int n = snprintf(out + o, len - o, "%s", rep);
-            o += n > 0 ? (size_t)n : 0;
-        } else {
-            out[o++] = *p;
-        }
-        p += skip;
-    }
-    if (o >= len) {
-        return FR_ETOOBIG;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 /* YAML double-quoted scalar of s (escapes quotes, backslashes, controls). */
 static int yq(fr_buf *b, const char *s)
 {
@@ -308,7 +280,7 @@ static int task_create(hpc_agent *a, const char *id, const char *user, char *tas
 {
     const hpc_conf *c = a->c;
     char tag[256];
-    if (tag_of(c, user, id, tag, sizeof tag) != 0) {
+    if (hpc_task_tag(c, user, id, tag, sizeof tag) != 0) {
         return fr_error_set(e, FR_ETOOBIG, "monitoring.tag", "task tag too long");
     }
     fr_buf m = FR_BUF_INIT;

@@ -278,3 +278,31 @@ bool hpc_regex_match(const char *re, const char *name)
     regfree(&r);
     return m;
 }
+
+int hpc_task_tag(const hpc_conf *c, const char *user, const char *id, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = c->monitoring_tag; *p != '\0' && o + 1 < len;) {
+        const char *rep = NULL;
+        size_t skip = 1;
+        if (strncmp(p, "[username]", 10) == 0) {
+            rep = user;
+            skip = 10;
+        } else if (strncmp(p, "[jobid]", 7) == 0) {
+            rep = id;
+            skip = 7;
+        }
+        if (rep != NULL) {
+            int n = snprintf(out + o, len - o, "%s", rep);
+            o += n > 0 ? (size_t)n : 0;
+        } else {
+            out[o++] = *p;
+        }
+        p += skip;
+    }
+    if (o >= len) {
+        return FR_ETOOBIG;
+    }
+    out[o] = '\0';
+    return 0;
+}

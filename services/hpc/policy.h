@@ -86,6 +86,10 @@ int hpc_conf_load_file(hpc_conf *c, const char *path, fr_error *e);
  * regexes compile). 0 or FR_ECONFIG naming the key. */
 int hpc_conf_check(const hpc_conf *c, fr_error *e);
 
+/* The job's telemetry task name: monitoring.tag with [username] and
+ * [jobid] replaced ("snapTask-alice-42"). 0 or FR_ETOOBIG. */
+int hpc_task_tag(const hpc_conf *c, const char *user, const char *id, char *out, size_t len);
+
 /* Whether name matches the extended regex re (NULL or "" never matches). */
 bool hpc_regex_match(const char *re, const char *name);
 

@@ -354,11 +354,25 @@ static void job_script(const char *tag, bool wait_go, int code)
 }
 
 /* Submits with fresco qsub; the batch id (first line of the output). */
-static void submit(char *id, size_t len, const char *out_file, const char *vm)
+/* Submits with fresco qsub (held, -h, when hold); the batch id (first line
+ * of the output). */
+static void submit_as(char *id, size_t len, const char *out_file, const char *vm, bool hold)
 {
+    char *argv[10] = {fresco_bin, "qsub"};
+    int n = 2;
+    if (hold) {
+        argv[n++] = "-h";
+    }
+    argv[n++] = "-o";
+    argv[n++] = (char *)out_file;
+    if (vm != NULL) {
+        argv[n++] = "-vm";
+        argv[n++] = (char *)vm;
+    }
+    argv[n++] = script_path;
+    argv[n] = NULL;
     char *out = NULL;
-    int rc = vm != NULL ? fresco(&out, "qsub", "-o", out_file, "-vm", vm, script_path, NULL)
-                        : fresco(&out, "qsub", "-o", out_file, script_path, NULL, NULL, NULL);
+    int rc = run(&out, argv);
     if (rc != 0) {
         fail_msg("fresco qsub -> %d:\n%s", rc, out);
     }
@@ -366,6 +380,11 @@ static void submit(char *id, size_t len, const char *out_file, const char *vm)
     id[strcspn(id, "\r\n.")] = '\0';
     free(out);
     assert_true(id[0] >= '0' && id[0] <= '9');
+}
+
+static void submit(char *id, size_t len, const char *out_file, const char *vm)
+{
+    submit_as(id, len, out_file, vm, false);
 }
 
 typedef struct has_text {
@@ -526,14 +545,9 @@ static void test_agent_follows_no_symlink(void **st)
     mkdir(elsewhere, 0755);
     char *out = NULL, out_file[800];
     snprintf(out_file, sizeof out_file, "%s/trap.out", tmp);
-    int rc = fresco(&out, "qsub", "-h", "-o", out_file, "-vm", "vms_per_node=1", script_path);
-    if (rc != 0) {
-        fail_msg("fresco qsub -h -> %d:\n%s", rc, out);
-    }
     char id[72];
-    snprintf(id, sizeof id, "%s", out);
-    id[strcspn(id, "\r\n")] = '\0';
-    free(out);
+    submit_as(id, sizeof id, out_file, "vms_per_node=1", true);
+    int rc;
     /* the newest job folder is this job's */
     char jdir[1600] = "", p[1000];
     snprintf(p, sizeof p, "%s/spool", tmp);
@@ -830,14 +844,9 @@ static void test_ipc_callers_checked(void **st)
     job_script("ipc", false, 0);
     char *out = NULL, out_file[800];
     snprintf(out_file, sizeof out_file, "%s/ipc.out", tmp);
-    int rc = fresco(&out, "qsub", "-h", "-o", out_file, "-vm", "vms_per_node=1", script_path);
-    if (rc != 0) {
-        fail_msg("fresco qsub -h -> %d:\n%s", rc, out);
-    }
     char id[72];
-    snprintf(id, sizeof id, "%s", out);
-    id[strcspn(id, "\r\n")] = '\0';
-    free(out);
+    submit_as(id, sizeof id, out_file, "vms_per_node=1", true);
+    int rc;
     /* a copy of fresco that nobody can run, wherever the build is */
     char copy[800];
     snprintf(copy, sizeof copy, "%s/fresco-copy", tmp);
